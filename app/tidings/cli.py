@@ -1,0 +1,317 @@
+"""Headless commands (``tidings listen``, ``tidings --version``): core only, never Qt."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from tidings import __version__
+from tidings.core.decoder import DecodedEvent
+from tidings.core.demo import DemoServer
+from tidings.core.errors import UsageError
+from tidings.core.models import ConnectionPolicy, ConnectionState, FeedStatus, StopReason
+from tidings.core.redact import RedactingFilter
+from tidings.core.sse import EventSource, validate_header, validate_url
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+_PROG = "tidings"
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse, but usage errors raise instead of exiting, so main() owns the exit code."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line grammar of the headless commands."""
+    parser = _ArgumentParser(
+        prog=_PROG,
+        description="Tidings: a desktop client for Server-Sent Events.",
+        epilog="New here? Try: tidings listen --demo",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_ArgumentParser
+    )
+    listen = commands.add_parser(
+        "listen",
+        help="print the events of one SSE URL (stateless: no settings, no history, no keyring)",
+        description=(
+            "Subscribe to one SSE URL and print its events: one per block on a terminal, "
+            "one JSON object per line with --json. Status goes to stderr."
+        ),
+    )
+    source = listen.add_mutually_exclusive_group(required=True)
+    source.add_argument("url", nargs="?", metavar="URL", help="the http(s) URL of the event stream")
+    source.add_argument(
+        "--demo", action="store_true", help="subscribe to the built-in demo source on loopback"
+    )
+    listen.add_argument("--json", action="store_true", help="one JSON object per event per line")
+    listen.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE' | @FILE",
+        help="an extra request header; @FILE reads header lines from a file "
+        "(keeps tokens out of shell history)",
+    )
+    listen.add_argument(
+        "--last-event-id",
+        default="",
+        metavar="ID",
+        help="resume from this id: it is sent as Last-Event-ID on the first connection too",
+    )
+    listen.add_argument(
+        "--max-events", type=_positive_int, metavar="N", help="exit 0 after N events"
+    )
+    listen.add_argument("--once", action="store_true", help="do not reconnect: any failure exits 1")
+    listen.add_argument(
+        "--idle-timeout",
+        type=_positive_float,
+        default=ConnectionPolicy().idle_timeout,
+        metavar="SECONDS",
+        help="reconnect after this long without a byte (default: %(default)g)",
+    )
+    # Hidden: the demo's pace, so tests and screencasts need not wait.
+    listen.add_argument(
+        "--demo-interval", type=_positive_float, default=1.5, help=argparse.SUPPRESS
+    )
+    return parser
+
+
+def read_headers(values: Sequence[str]) -> list[tuple[str, str]]:
+    """Parse ``-H`` values; ``@FILE`` reads ``Name: value`` lines (blank and # lines skipped)."""
+    headers: list[tuple[str, str]] = []
+    for value in values:
+        if value.startswith("@"):
+            path = Path(value[1:])
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot read header file {str(path)!r}: {exc.strerror}") from None
+            except UnicodeDecodeError:
+                raise UsageError(f"header file {str(path)!r} is not UTF-8 text") from None
+            for number, line in enumerate(text.splitlines(), start=1):
+                stripped = line.strip()
+                if not stripped or stripped.startswith("#"):
+                    continue
+                headers.append(_parse_header(stripped, where=f"{path}:{number}"))
+        else:
+            headers.append(_parse_header(value, where="-H"))
+    return headers
+
+
+def _parse_header(text: str, *, where: str) -> tuple[str, str]:
+    name, colon, value = text.partition(":")
+    if not colon:
+        # Never echo the line: it may be a token pasted without its name.
+        raise UsageError(f"{where}: a header must look like 'Name: value'")
+    try:
+        return validate_header(name.strip(), value)
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+
+
+class _Printer:
+    """Writes events to stdout and status to stderr, flushing after each network read."""
+
+    def __init__(self, *, as_json: bool, out: IO[bytes], err: IO[str], max_events: int | None):
+        self._as_json = as_json
+        self._out = out
+        self._err = err
+        self._remaining = max_events
+        self.source: EventSource | None = None
+        self.stdout_closed = False
+        self._was_open = False
+
+    async def events(self, events: Sequence[DecodedEvent]) -> None:
+        if self._remaining is not None:
+            events = events[: self._remaining]
+            self._remaining -= len(events)
+        if self._as_json:
+            dumps = json.dumps
+            blob = "".join(
+                [
+                    dumps({"event": e.type, "data": e.data, "id": e.id}, ensure_ascii=False) + "\n"
+                    for e in events
+                ]
+            )
+        else:
+            blob = "".join([self._human(e) for e in events])
+        try:
+            self._out.write(blob.encode("utf-8", "surrogateescape"))
+            self._out.flush()
+        except (BrokenPipeError, ValueError):
+            # `| head` closed the pipe: stop quietly.
+            self.stdout_closed = True
+            self._close()
+            return
+        if self._remaining == 0:
+            self._close()
+
+    def _close(self) -> None:
+        if self.source is not None:
+            self.source.close()
+
+    @staticmethod
+    def _human(event: DecodedEvent) -> str:
+        stamp = time.strftime("%H:%M:%S")
+        ident = f"  #{event.id}" if event.id else ""
+        lines = event.data.split("\n")
+        head = f"{stamp}  {event.type}{ident}\n"
+        return head + "".join(f"    {line}\n" for line in lines)
+
+    def status(self, status: FeedStatus) -> None:
+        state = status.state
+        if state is ConnectionState.CONNECTING:
+            verb = "reconnecting to" if self._was_open or status.attempt > 1 else "connecting to"
+            self.say(f"{verb} {status.url}")
+        elif state is ConnectionState.OPEN:
+            self._was_open = True
+            self.say(f"connected (HTTP {status.http_status})")
+        elif state is ConnectionState.RETRYING:
+            self.say(f"{status.message}; retrying in {status.delay or 0:.1f} s")
+        elif status.stop_reason is StopReason.NO_CONTENT:
+            self.say(status.message)
+
+    def say(self, text: str) -> None:
+        """One status line on stderr."""
+        self._write_err(f"{_PROG}: {text}\n")
+
+    def error(self, text: str) -> None:
+        """The one ``error: ...`` line of a failed run."""
+        self._write_err(f"error: {text}\n")
+
+    def _write_err(self, line: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._err.write(line)
+            self._err.flush()
+
+
+async def _listen(args: argparse.Namespace, printer: _Printer) -> int:
+    headers = read_headers(args.header)
+    demo: DemoServer | None = None
+    if args.demo:
+        demo = DemoServer(interval=args.demo_interval)
+        url = await demo.start()
+        printer.say(f"the demo feed runs at {url} (Ctrl-C to stop)")
+    else:
+        url = args.url
+        validate_url(url)
+    policy = ConnectionPolicy(idle_timeout=args.idle_timeout)
+    source = EventSource(
+        url,
+        on_events=printer.events,
+        on_status=printer.status,
+        headers=headers,
+        last_event_id=args.last_event_id,
+        resume=bool(args.last_event_id),
+        reconnect=not args.once,
+        policy=policy,
+    )
+    printer.source = source
+    caught: list[int] = []
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        caught.append(signum)
+        source.close()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        final = await source.run()
+    finally:
+        if demo is not None:
+            await demo.close()
+    if caught:
+        return EXIT_SIGINT if caught[0] == signal.SIGINT else EXIT_SIGTERM
+    if printer.stdout_closed:
+        return EXIT_OK
+    reason = final.stop_reason
+    if reason is not None and reason.is_error:
+        printer.error(final.message)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a headless command; return the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    _setup_logging()
+    printer = _Printer(
+        as_json=args.json, out=sys.stdout.buffer, err=sys.stderr, max_events=args.max_events
+    )
+    try:
+        code = asyncio.run(_listen(args, printer))
+    except UsageError as exc:
+        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_SIGINT
+    if printer.stdout_closed:
+        # Keep the interpreter from complaining when it flushes a closed pipe at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return code
+
+
+def _setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{_PROG}: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)

@@ -1,0 +1,93 @@
+"""Value types shared by the core, the CLI and the GUI: connection policy and status."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = ["ConnectionPolicy", "ConnectionState", "FeedStatus", "StopReason"]
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionPolicy:
+    """Timing and size limits of one feed connection.
+
+    The defaults are DESIGN.md's defaults table; SSE.md section 5 says how
+    they are used. Times are in seconds, sizes in bytes.
+    """
+
+    reconnection_time: float = 1.0
+    """T, when the server sends no ``retry:`` field."""
+    retry_floor: float = 0.1
+    retry_ceiling: float = 600.0
+    backoff_cap: float = 300.0
+    """The most that backoff adds on top of T."""
+    healthy_after: float = 30.0
+    """A connection open this long (or that delivered an event) resets the failure count."""
+    retry_after_cap: float = 600.0
+    idle_timeout: float = 90.0
+    """No bytes at all for this long means the connection is dead."""
+    connect_timeout: float = 30.0
+    max_event_size: int = 4 * MIB
+    max_line_length: int = 4 * MIB
+    max_id_length: int = 4 * KIB
+    max_redirects: int = 10
+
+
+class ConnectionState(enum.Enum):
+    """Where one feed connection is (R36-R41): the readyState, plus why."""
+
+    CONNECTING = "connecting"
+    OPEN = "open"
+    RETRYING = "retrying"
+    STOPPED = "stopped"
+
+
+class StopReason(enum.Enum):
+    """Why a connection stopped for good."""
+
+    CLOSED = "closed"
+    """Closed by the user or the app."""
+    NO_CONTENT = "no-content"
+    """The server answered 204: its documented way to say "do not reconnect"."""
+    NEEDS_CREDENTIALS = "needs-credentials"
+    """401 or 403: nothing changes until the user changes the credentials."""
+    HTTP_STATUS = "http-status"
+    """Any other status that is neither 200 nor transient."""
+    NOT_EVENT_STREAM = "not-event-stream"
+    """200, but the Content-Type is not text/event-stream."""
+    REDIRECT = "redirect"
+    """A redirect loop, too many redirects, or a redirect to an unsupported scheme."""
+    TLS = "tls"
+    """The server's certificate was rejected."""
+    ENDED = "ended"
+    """With reconnection off: the stream ended cleanly."""
+    FAILED = "failed"
+    """With reconnection off: a failure that would otherwise have been retried."""
+
+    @property
+    def is_error(self) -> bool:
+        """Whether this stop is a failure to report (exit 1 in the CLI)."""
+        return self not in {StopReason.CLOSED, StopReason.NO_CONTENT, StopReason.ENDED}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedStatus:
+    """One status change of a feed connection, fit to show to a person.
+
+    ``url`` is already redacted (no tokens, no passwords): it is safe to log
+    and display. ``next_attempt_at`` is a wall-clock time (``time.time()``)
+    and ``delay`` the wait in seconds, both set only while retrying.
+    """
+
+    state: ConnectionState
+    url: str
+    message: str = ""
+    attempt: int = 0
+    http_status: int | None = None
+    delay: float | None = None
+    next_attempt_at: float | None = None
+    stop_reason: StopReason | None = None

@@ -1,0 +1,1 @@
+"""Notifier implementations that need no Qt."""

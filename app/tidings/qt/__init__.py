@@ -1,0 +1,1 @@
+"""The thin Qt adapter layer (PySide6 + qasync): windows, tray, and no business rules."""
