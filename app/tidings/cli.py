@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -34,12 +34,23 @@ EXIT_SIGTERM = 143
 
 _PROG = "tidings"
 
+# json's own string encoder (the C one when available), as json.dumps(ensure_ascii=False) uses it.
+_json_string: Callable[[str], str] = json.encoder.encode_basestring
+
+
+class _CommandLineError(UsageError):
+    """A usage error found by argparse, with the usage of the (sub)command it concerns."""
+
+    def __init__(self, message: str, *, usage: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+
 
 class _ArgumentParser(argparse.ArgumentParser):
     """argparse, but usage errors raise instead of exiting, so main() owns the exit code."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
+        raise _CommandLineError(message, usage=self.format_usage())
 
 
 def _positive_float(text: str) -> float:
@@ -127,7 +138,8 @@ def read_headers(values: Sequence[str]) -> list[tuple[str, str]]:
         if value.startswith("@"):
             path = Path(value[1:])
             try:
-                text = path.read_text(encoding="utf-8")
+                # utf-8-sig: a header file saved with a BOM (PowerShell's utf8) reads as written.
+                text = path.read_text(encoding="utf-8-sig")
             except OSError as exc:
                 raise UsageError(f"cannot read header file {str(path)!r}: {exc.strerror}") from None
             except UnicodeDecodeError:
@@ -170,10 +182,12 @@ class _Printer:
             events = events[: self._remaining]
             self._remaining -= len(events)
         if self._as_json:
-            dumps = json.dumps
+            # Same bytes as json.dumps({...}, ensure_ascii=False), without the per-call
+            # overhead of building a dict and an encoder: this is the hot path.
+            q = _json_string
             blob = "".join(
                 [
-                    dumps({"event": e.type, "data": e.data, "id": e.id}, ensure_ascii=False) + "\n"
+                    f'{{"event": {q(e.type)}, "data": {q(e.data)}, "id": {q(e.id)}}}\n'
                     for e in events
                 ]
             )
@@ -284,7 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(args_list)
     except UsageError as exc:
-        parser.print_usage(sys.stderr)
+        # The usage of the command that was misused (`tidings listen ...`), not only the top's.
+        usage = exc.usage if isinstance(exc, _CommandLineError) else parser.format_usage()
+        sys.stderr.write(usage)
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.command is None:

@@ -26,7 +26,9 @@ def pytest_runtest_makereport(
     report: pytest.TestReport = outcome.get_result()
     if not (_in_ci() and report.skipped) or hasattr(report, "wasxfail"):
         return
-    reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    reason = (
+        str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    )
     if item.get_closest_marker("desktop") is not None or "desktop:" in reason:
         report.outcome = "failed"
         report.longrepr = f"CI=true, and this desktop test was skipped: {reason}"

@@ -24,7 +24,7 @@ def parse_retry_after(value: str | None, *, now: float, cap: float) -> float | N
         return cap if len(value) > 12 else min(float(value), cap)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         return None

@@ -206,6 +206,8 @@ class DemoServer:
             last_sent = self._seq
             await writer.drain()
             async with self._new_event:
+                if self._seq != last_sent:
+                    continue  # made while drain() waited on a slow client: send it now
                 try:
                     await asyncio.wait_for(self._new_event.wait(), timeout=15)
                 except TimeoutError:

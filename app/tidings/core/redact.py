@@ -6,7 +6,13 @@ import logging
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "RedactingFilter", "install_log_redaction", "redact_text", "redact_url"]
+__all__ = [
+    "REDACTED",
+    "KnownSecrets",
+    "RedactingFilter",
+    "redact_text",
+    "redact_url",
+]
 
 REDACTED = "***"
 
@@ -58,21 +64,45 @@ def redact_text(text: str) -> str:
     return _URL_RE.sub(lambda m: redact_url(m.group(0)), text)
 
 
+class KnownSecrets:
+    """The secret values in use in this process, so that no output can ever carry one.
+
+    Credentials are registered when they are read from the keyring; every log
+    line then has them replaced, whatever parameter or header carried them.
+    """
+
+    _MIN_LENGTH = 4  # shorter values would redact ordinary words
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+
+    def add(self, value: str) -> None:
+        if len(value) >= self._MIN_LENGTH:
+            self._values.add(value)
+
+    def redact(self, text: str) -> str:
+        for value in sorted(self._values, key=len, reverse=True):
+            if value in text:
+                text = text.replace(value, REDACTED)
+        return text
+
+
 class RedactingFilter(logging.Filter):
-    """Rewrites log records so that URLs in them never carry credentials."""
+    """Rewrites log records so that URLs in them never carry credentials, nor any known secret.
+
+    Attach it to a handler (a logger's filters do not see its children's records).
+    """
+
+    def __init__(self, known: KnownSecrets | None = None) -> None:
+        super().__init__()
+        self._known = known
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact_text(message)
+        if self._known is not None:
+            cleaned = self._known.redact(cleaned)
         if cleaned != message:
             record.msg = cleaned
             record.args = None
         return True
-
-
-def install_log_redaction() -> None:
-    """Attach the redacting filter to the loggers that print request URLs (httpx, httpcore)."""
-    for name in ("httpx", "httpcore", "tidings"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-            logger.addFilter(RedactingFilter())

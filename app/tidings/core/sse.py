@@ -38,7 +38,13 @@ import truststore
 from tidings import __version__
 from tidings.core.backoff import Backoff
 from tidings.core.decoder import DecodedEvent, SSEDecoder
-from tidings.core.errors import InvalidURLError, StreamLimitExceeded, UsageError
+from tidings.core.errors import (
+    CredentialsError,
+    InvalidURLError,
+    SecretStoreError,
+    StreamLimitExceeded,
+    UsageError,
+)
 from tidings.core.models import ConnectionPolicy, ConnectionState, FeedStatus, StopReason
 from tidings.core.redact import redact_text, redact_url
 
@@ -156,6 +162,8 @@ class EventSource:
         policy: ConnectionPolicy | None = None,
         verify: ssl.SSLContext | bool | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        auth: httpx.Auth | None = None,
+        proxy: str | None = None,
         user_agent: str = DEFAULT_USER_AGENT,
         random: Callable[[], float] = _random.random,
         clock: Callable[[], float] = time.time,
@@ -177,6 +185,8 @@ class EventSource:
         self._policy = policy or ConnectionPolicy()
         self._verify = verify
         self._transport = transport
+        self._auth = auth
+        self._proxy = proxy
         self._user_agent = user_agent
         self._clock = clock
         self._monotonic = monotonic
@@ -243,6 +253,7 @@ class EventSource:
         try:
             async with httpx.AsyncClient(
                 transport=self._transport,
+                proxy=self._proxy,
                 verify=verify,
                 timeout=timeout,
                 follow_redirects=False,
@@ -336,10 +347,17 @@ class EventSource:
 
     async def _attempt(self, client: httpx.AsyncClient, attempt: int) -> _Outcome:
         self._emit(ConnectionState.CONNECTING, attempt=attempt)
+        if self._is_closed():  # the status callback may have closed us: send nothing (R41)
+            return _Outcome(kind="transient", message="closed")
         try:
             opened = await self._open(client, first=attempt == 1)
         except httpx.HTTPError as exc:
             return self._classify(exc)
+        except SecretStoreError as exc:
+            # Retrying on our own could pop up an unlock prompt again and again: stop, say why.
+            return _fatal(StopReason.KEYRING_UNAVAILABLE, f"keyring unavailable: {exc}")
+        except CredentialsError as exc:
+            return _fatal(StopReason.NEEDS_CREDENTIALS, str(exc))
         if isinstance(opened, _Outcome):
             return opened
         response = opened
@@ -361,7 +379,11 @@ class EventSource:
             request = client.build_request(
                 "GET", url, headers=self._request_headers(first=first, same_origin=same_origin)
             )
-            response = await client.send(request, stream=True)
+            # Credentials go only to the feed's own origin, never to a redirect target elsewhere.
+            auth = (
+                self._auth if same_origin and self._auth is not None else httpx.USE_CLIENT_DEFAULT
+            )
+            response = await client.send(request, stream=True, auth=auth)
             location = response.headers.get("location")
             if response.status_code not in _REDIRECT_STATUSES or location is None:
                 self.origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
@@ -451,10 +473,7 @@ class EventSource:
         try:
             async for chunk in response.aiter_bytes():
                 events = decoder.feed(chunk)
-                if decoder.retry_ms is not None:
-                    self._backoff.set_retry_ms(decoder.retry_ms)
-                    decoder.retry_ms = None
-                self.last_event_id = decoder.last_event_id
+                self._absorb(decoder)
                 if events:
                     if self._is_closed():
                         break
@@ -467,6 +486,11 @@ class EventSource:
                 kind="transient", message="the server closed the stream", clean_end=True
             )
         except StreamLimitExceeded as exc:
+            # Events completed in the same read before the offending bytes are good: keep them.
+            self._absorb(decoder)
+            if exc.completed and not self._is_closed():
+                delivered = True
+                await self._on_events(exc.completed)
             outcome = _Outcome(
                 kind="transient", message=f"the server sent {exc}; dropped the connection"
             )
@@ -480,6 +504,13 @@ class EventSource:
             clean_end=outcome.clean_end,
             healthy=healthy,
         )
+
+    def _absorb(self, decoder: SSEDecoder) -> None:
+        """Take over what the decoder committed: the last event ID and a new ``retry:``."""
+        if decoder.retry_ms is not None:
+            self._backoff.set_retry_ms(decoder.retry_ms)
+            decoder.retry_ms = None
+        self.last_event_id = decoder.last_event_id
 
     def _classify(self, exc: httpx.HTTPError) -> _Outcome:
         """Map an httpx failure to fatal (TLS) or transient (everything else on the wire)."""
