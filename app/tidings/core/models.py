@@ -44,6 +44,8 @@ class ConnectionState(enum.Enum):
     OPEN = "open"
     RETRYING = "retrying"
     STOPPED = "stopped"
+    PAUSED = "paused"
+    """Not connected because the user paused the feed (a hub state; a connection never has it)."""
 
 
 class StopReason(enum.Enum):
@@ -67,6 +69,8 @@ class StopReason(enum.Enum):
     """With reconnection off: the stream ended cleanly."""
     FAILED = "failed"
     """With reconnection off: a failure that would otherwise have been retried."""
+    KEYRING_UNAVAILABLE = "keyring-unavailable"
+    """The feed's credential could not be read: the keyring is missing, locked or silent."""
 
     @property
     def is_error(self) -> bool:
@@ -91,3 +95,67 @@ class FeedStatus:
     delay: float | None = None
     next_attempt_at: float | None = None
     stop_reason: StopReason | None = None
+
+
+# -- feeds ----------------------------------------------------------------------
+
+
+class AuthKind(enum.Enum):
+    """How a feed proves who it is. The secret itself lives in the OS keyring, never here."""
+
+    NONE = "none"
+    BASIC = "basic"
+    """HTTP Basic: ``username`` here, the password in the keyring."""
+    BEARER = "bearer"
+    """``Authorization: Bearer <token>``."""
+    HEADER = "header"
+    """A custom header (``header_name``, for example ``X-Api-Key``) whose value is the secret."""
+    QUERY = "query"
+    """A query parameter (``query_param``, for example ntfy's ``auth``) carrying the token."""
+    COMMAND = "command"
+    """A command (``command``) that prints the bearer token: pass, 1Password, secret-tool."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Auth:
+    """A feed's credentials, minus the secret (which is in the keyring under the feed's id)."""
+
+    kind: AuthKind = AuthKind.NONE
+    username: str = ""
+    header_name: str = ""
+    query_param: str = ""
+    command: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Header:
+    """An extra request header. A secret one keeps its value in the keyring, not in settings."""
+
+    name: str
+    value: str = ""
+    secret: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsOptions:
+    """Certificate checking: the OS trust store by default, plus an optional CA file."""
+
+    verify: bool = True
+    ca_file: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Feed:
+    """One subscription as the user configured it. Holds no secret."""
+
+    id: str
+    name: str
+    url: str
+    preset: str = "plain"
+    paused: bool = False
+    auth: Auth = Auth()
+    headers: tuple[Header, ...] = ()
+    tls: TlsOptions = TlsOptions()
+    proxy: str = ""
+    """``""`` uses the system or environment proxy; otherwise an http(s):// or socks5:// URL."""
+    idle_timeout: float = 90.0
