@@ -1,0 +1,253 @@
+"""The history store: every event kept in SQLite, with each feed's resume cursor.
+
+One worker thread owns the connection, so the event loop never waits on the
+disk; callers await coroutines. Events and the feed's cursor are committed in
+one transaction, so after a crash the cursor never points past an event that
+was not stored (resume replays it) nor behind one that was (de-duplication
+drops it where ids are stable).
+
+De-duplication uses only ids that an event's own block carried, and only for
+feeds whose ids are stable across connections (SSE.md section 5): the caller
+says which by passing ``dedupe=True``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from tidings.core.decoder import DecodedEvent
+
+__all__ = ["SCHEMA_VERSION", "HistoryStore", "StoredEvent"]
+
+SCHEMA_VERSION = 1
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    feed_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    own_id INTEGER NOT NULL,
+    dedupe_id TEXT,
+    received_at REAL NOT NULL,
+    read INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_dedupe ON events (feed_id, dedupe_id)
+    WHERE dedupe_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_feed ON events (feed_id, id);
+CREATE TABLE IF NOT EXISTS cursors (
+    feed_id TEXT PRIMARY KEY,
+    last_event_id TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as the history keeps it."""
+
+    rowid: int
+    feed_id: str
+    type: str
+    data: str
+    event_id: str
+    has_own_id: bool
+    received_at: float
+    read: bool = False
+
+
+class HistoryStore:
+    """SQLite (WAL) on one worker thread. Open with ``await store.open()``; close when done."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self._path = path
+        self._clock = clock
+        self._executor: ThreadPoolExecutor | None = None
+        self._db: sqlite3.Connection | None = None
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    async def open(self) -> None:
+        """Create or open the database (and its directory) on the worker thread."""
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidings-history")
+        await self._run(self._open_sync)
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        await self._run(self._close_sync)
+        self._executor.shutdown(wait=True)
+        self._executor = None
+
+    async def __aenter__(self) -> HistoryStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def record(
+        self,
+        feed_id: str,
+        events: Sequence[DecodedEvent],
+        *,
+        cursor: str | None,
+        dedupe: bool,
+    ) -> list[StoredEvent]:
+        """Store events and the feed's cursor in one transaction; return those newly stored.
+
+        With ``dedupe``, an event whose own block carried an id already stored
+        for this feed is dropped (a replay).
+        """
+        return await self._run(lambda: self._record_sync(feed_id, events, cursor, dedupe))
+
+    async def cursor(self, feed_id: str) -> str | None:
+        """The feed's resume cursor (its last event ID), or ``None`` when it never had one."""
+        return await self._run(lambda: self._cursor_sync(feed_id))
+
+    async def recent(self, feed_id: str | None = None, *, limit: int = 50) -> list[StoredEvent]:
+        """The newest events, newest first, of one feed or all."""
+        return await self._run(lambda: self._recent_sync(feed_id, limit))
+
+    async def count(self, feed_id: str | None = None) -> int:
+        return await self._run(lambda: self._count_sync(feed_id))
+
+    async def forget_feed(self, feed_id: str) -> None:
+        """Delete a removed feed's events and cursor."""
+        await self._run(lambda: self._forget_sync(feed_id))
+
+    # -- on the worker thread ---------------------------------------------------
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        if self._executor is None:
+            raise RuntimeError("the history store is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    def _conn(self) -> sqlite3.Connection:
+        assert self._db is not None
+        return self._db
+
+    def _open_sync(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=True)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            db.close()
+            raise sqlite3.DatabaseError(
+                f"{self._path} was written by a newer Tidings (schema {version}); upgrade Tidings"
+            )
+        db.executescript(_SCHEMA)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._db = db
+
+    def _close_sync(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _record_sync(
+        self, feed_id: str, events: Sequence[DecodedEvent], cursor: str | None, dedupe: bool
+    ) -> list[StoredEvent]:
+        db = self._conn()
+        now = self._clock()
+        stored: list[StoredEvent] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for event in events:
+                dedupe_id = event.id if (dedupe and event.has_own_id and event.id) else None
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO events "
+                    "(feed_id, type, data, event_id, own_id, dedupe_id, received_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (feed_id, event.type, event.data, event.id, event.has_own_id, dedupe_id, now),
+                )
+                if cur.rowcount:
+                    assert cur.lastrowid is not None
+                    stored.append(
+                        StoredEvent(
+                            rowid=cur.lastrowid,
+                            feed_id=feed_id,
+                            type=event.type,
+                            data=event.data,
+                            event_id=event.id,
+                            has_own_id=event.has_own_id,
+                            received_at=now,
+                        )
+                    )
+            if cursor is not None:
+                db.execute(
+                    "INSERT INTO cursors (feed_id, last_event_id, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (feed_id) DO UPDATE SET last_event_id = excluded.last_event_id, "
+                    "updated_at = excluded.updated_at",
+                    (feed_id, cursor, now),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return stored
+
+    def _cursor_sync(self, feed_id: str) -> str | None:
+        row = (
+            self._conn()
+            .execute("SELECT last_event_id FROM cursors WHERE feed_id = ?", (feed_id,))
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    def _recent_sync(self, feed_id: str | None, limit: int) -> list[StoredEvent]:
+        query = "SELECT id, feed_id, type, data, event_id, own_id, received_at, read FROM events "
+        params: tuple[object, ...]
+        if feed_id is None:
+            query += "ORDER BY id DESC LIMIT ?"
+            params = (limit,)
+        else:
+            query += "WHERE feed_id = ? ORDER BY id DESC LIMIT ?"
+            params = (feed_id, limit)
+        return [
+            StoredEvent(
+                rowid=r[0],
+                feed_id=r[1],
+                type=r[2],
+                data=r[3],
+                event_id=r[4],
+                has_own_id=bool(r[5]),
+                received_at=r[6],
+                read=bool(r[7]),
+            )
+            for r in self._conn().execute(query, params)
+        ]
+
+    def _count_sync(self, feed_id: str | None) -> int:
+        db = self._conn()
+        if feed_id is None:
+            return int(db.execute("SELECT count(*) FROM events").fetchone()[0])
+        return int(
+            db.execute("SELECT count(*) FROM events WHERE feed_id = ?", (feed_id,)).fetchone()[0]
+        )
+
+    def _forget_sync(self, feed_id: str) -> None:
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM events WHERE feed_id = ?", (feed_id,))
+            db.execute("DELETE FROM cursors WHERE feed_id = ?", (feed_id,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
