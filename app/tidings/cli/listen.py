@@ -1,4 +1,4 @@
-"""Headless commands (``tidings listen``, ``tidings --version``): core only, never Qt."""
+"""``tidings listen``: print the events of one SSE URL; stateless (no settings, history, keys)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
-import math
 import os
 import signal
 import sys
@@ -16,74 +14,30 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
-from tidings import __version__
+from tidings.cli._common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    ArgumentParser,
+    Messages,
+    positive_float,
+    positive_int,
+)
 from tidings.core.decoder import DecodedEvent
 from tidings.core.demo import DemoServer
 from tidings.core.errors import UsageError
 from tidings.core.models import ConnectionPolicy, ConnectionState, FeedStatus, StopReason
-from tidings.core.redact import RedactingFilter
 from tidings.core.sse import EventSource, validate_header, validate_url
 
-__all__ = ["main"]
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
-
-_PROG = "tidings"
+__all__ = ["read_headers", "register", "run"]
 
 # json's own string encoder (the C one when available), as json.dumps(ensure_ascii=False) uses it.
 _json_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
-class _CommandLineError(UsageError):
-    """A usage error found by argparse, with the usage of the (sub)command it concerns."""
-
-    def __init__(self, message: str, *, usage: str) -> None:
-        super().__init__(message)
-        self.usage = usage
-
-
-class _ArgumentParser(argparse.ArgumentParser):
-    """argparse, but usage errors raise instead of exiting, so main() owns the exit code."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _CommandLineError(message, usage=self.format_usage())
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line grammar of the headless commands."""
-    parser = _ArgumentParser(
-        prog=_PROG,
-        description="Tidings: a desktop client for Server-Sent Events.",
-        epilog="New here? Try: tidings listen --demo",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(
-        dest="command", metavar="COMMAND", parser_class=_ArgumentParser
-    )
+def register(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
+    """Add ``tidings listen`` to the command line."""
     listen = commands.add_parser(
         "listen",
         help="print the events of one SSE URL (stateless: no settings, no history, no keyring)",
@@ -114,21 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="resume from this id: it is sent as Last-Event-ID on the first connection too",
     )
     listen.add_argument(
-        "--max-events", type=_positive_int, metavar="N", help="exit 0 after N events"
+        "--max-events", type=positive_int, metavar="N", help="exit 0 after N events"
     )
     listen.add_argument("--once", action="store_true", help="do not reconnect: any failure exits 1")
     listen.add_argument(
         "--idle-timeout",
-        type=_positive_float,
+        type=positive_float,
         default=ConnectionPolicy().idle_timeout,
         metavar="SECONDS",
         help="reconnect after this long without a byte (default: %(default)g)",
     )
     # Hidden: the demo's pace, so tests and screencasts need not wait.
-    listen.add_argument(
-        "--demo-interval", type=_positive_float, default=1.5, help=argparse.SUPPRESS
-    )
-    return parser
+    listen.add_argument("--demo-interval", type=positive_float, default=1.5, help=argparse.SUPPRESS)
+    listen.set_defaults(handler=run)
 
 
 def read_headers(values: Sequence[str]) -> list[tuple[str, str]]:
@@ -165,13 +117,13 @@ def _parse_header(text: str, *, where: str) -> tuple[str, str]:
         raise UsageError(f"{where}: {exc}") from None
 
 
-class _Printer:
+class _Printer(Messages):
     """Writes events to stdout and status to stderr, flushing after each network read."""
 
     def __init__(self, *, as_json: bool, out: IO[bytes], err: IO[str], max_events: int | None):
+        super().__init__(err)
         self._as_json = as_json
         self._out = out
-        self._err = err
         self._remaining = max_events
         self.source: EventSource | None = None
         self.stdout_closed = False
@@ -229,19 +181,6 @@ class _Printer:
         elif status.stop_reason is StopReason.NO_CONTENT:
             self.say(status.message)
 
-    def say(self, text: str) -> None:
-        """One status line on stderr."""
-        self._write_err(f"{_PROG}: {text}\n")
-
-    def error(self, text: str) -> None:
-        """The one ``error: ...`` line of a failed run."""
-        self._write_err(f"error: {text}\n")
-
-    def _write_err(self, line: str) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self._err.write(line)
-            self._err.flush()
-
 
 async def _listen(args: argparse.Namespace, printer: _Printer) -> int:
     headers = read_headers(args.header)
@@ -291,30 +230,13 @@ async def _listen(args: argparse.Namespace, printer: _Printer) -> int:
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run a headless command; return the exit code."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    try:
-        args = parser.parse_args(args_list)
-    except UsageError as exc:
-        # The usage of the command that was misused (`tidings listen ...`), not only the top's.
-        usage = exc.usage if isinstance(exc, _CommandLineError) else parser.format_usage()
-        sys.stderr.write(usage)
-        print(f"{_PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.command is None:
-        parser.print_help()
-        return EXIT_OK
-    _setup_logging()
+def run(args: argparse.Namespace) -> int:
+    """Run ``tidings listen``; return the exit code."""
     printer = _Printer(
         as_json=args.json, out=sys.stdout.buffer, err=sys.stderr, max_events=args.max_events
     )
     try:
         code = asyncio.run(_listen(args, printer))
-    except UsageError as exc:
-        print(f"{_PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_SIGINT
     if printer.stdout_closed:
@@ -322,12 +244,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     return code
-
-
-def _setup_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"{_PROG}: %(message)s"))
-    handler.addFilter(RedactingFilter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)

@@ -1,0 +1,104 @@
+"""What every headless command shares: the argument parser, exit codes, logging, messages."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import math
+import sys
+from typing import IO
+
+from tidings.core.errors import UsageError
+from tidings.core.redact import KnownSecrets, RedactingFilter
+
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_OK",
+    "EXIT_SIGINT",
+    "EXIT_SIGTERM",
+    "EXIT_USAGE",
+    "PROG",
+    "ArgumentParser",
+    "CommandLineError",
+    "Messages",
+    "positive_float",
+    "positive_int",
+    "setup_logging",
+]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+PROG = "tidings"
+
+
+class CommandLineError(UsageError):
+    """A usage error found by argparse, with the usage of the (sub)command it concerns."""
+
+    def __init__(self, message: str, *, usage: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but usage errors raise instead of exiting, so main() owns the exit code."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise CommandLineError(message, usage=self.format_usage())
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number of seconds above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+class Messages:
+    """Status lines and the one ``error: ...`` line, on stderr; never raises on a closed stream."""
+
+    def __init__(self, err: IO[str] | None = None) -> None:
+        self._err = err if err is not None else sys.stderr
+
+    def say(self, text: str) -> None:
+        """One status line on stderr."""
+        self._write(f"{PROG}: {text}\n")
+
+    def error(self, text: str) -> None:
+        """The one ``error: ...`` line of a failed run."""
+        self._write(f"error: {text}\n")
+
+    def _write(self, line: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._err.write(line)
+            self._err.flush()
+
+
+def setup_logging(level: str = "warning", known: KnownSecrets | None = None) -> logging.Handler:
+    """Log to stderr through the redacting filter; return the handler (to add a file one alike)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+    handler.addFilter(RedactingFilter(known))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper(), logging.WARNING))
+    return handler
