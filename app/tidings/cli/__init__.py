@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from tidings import __version__
-from tidings.cli import listen
+from tidings.cli import listen, run
 from tidings.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -21,6 +21,7 @@ from tidings.cli._common import (
     setup_logging,
 )
 from tidings.core.errors import UsageError
+from tidings.core.redact import KnownSecrets
 
 __all__ = ["build_parser", "main"]
 
@@ -46,6 +47,7 @@ def build_parser() -> ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     listen.register(commands)
+    run.register(commands)
     return parser
 
 
@@ -64,7 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_OK
-    setup_logging(args.log_level)
+    # One set of live secrets per process: every log handler redacts them.
+    args.known_secrets = KnownSecrets()
+    setup_logging(args.log_level, args.known_secrets)
     try:
         code: int = args.handler(args)
     except UsageError as exc:

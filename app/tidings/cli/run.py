@@ -1,0 +1,259 @@
+"""``tidings run --headless``: every enabled feed through the hub, no GUI; events on stdout.
+
+Useful on a server, and the second proof that the core needs no Qt. It holds
+the profile's instance lock, keeps a log file (redacted like every output),
+and follows the settings file: feeds added, edited, paused or removed with
+``tidings feeds`` take effect within seconds, without a restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from logging.handlers import RotatingFileHandler
+from typing import IO
+
+from tidings.cli._common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    ArgumentParser,
+    Messages,
+    positive_float,
+)
+from tidings.cli._context import Context
+from tidings.core.config import Settings
+from tidings.core.history import StoredEvent
+from tidings.core.hub import Hub
+from tidings.core.instance import InstanceLock
+from tidings.core.models import ConnectionState, Feed, FeedStatus, StopReason
+from tidings.core.redact import RedactingFilter
+
+__all__ = ["register", "run"]
+
+logger = logging.getLogger(__name__)
+
+SETTINGS_POLL_SECONDS = 2.0
+
+
+def register(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
+    """Add ``tidings run`` to the command line."""
+    parser = commands.add_parser(
+        "run",
+        help="run every feed (with --headless: no GUI, events on stdout)",
+        description=(
+            "Run every feed of the profile through the hub. With --headless there is no GUI: "
+            "events go to stdout (JSON lines with --json), status to stderr, and a log file "
+            "to the profile's state directory. Edits made with `tidings feeds` apply live."
+        ),
+    )
+    parser.add_argument(
+        "--headless", action="store_true", help="no GUI (required until the desktop app ships)"
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per event per line")
+    # Hidden: how often the settings file is checked for edits (tests need it quick).
+    parser.add_argument(
+        "--settings-poll",
+        type=positive_float,
+        default=SETTINGS_POLL_SECONDS,
+        help=argparse.SUPPRESS,
+    )
+    parser.set_defaults(handler=run)
+
+
+class _Output(Messages):
+    """Stored events to stdout, status changes to stderr."""
+
+    def __init__(self, *, as_json: bool, out: IO[str]) -> None:
+        super().__init__()
+        self._as_json = as_json
+        self._out = out
+        self.closed = False
+        self._last_state: dict[str, ConnectionState] = {}
+
+    def events_stored(self, feed: Feed, events: Sequence[StoredEvent]) -> None:
+        if self.closed:
+            return
+        if self._as_json:
+            text = "".join(
+                json.dumps(
+                    {
+                        "feed": feed.id,
+                        "feed_name": feed.name,
+                        "event": e.type,
+                        "data": e.data,
+                        "id": e.event_id,
+                        "received_at": e.received_at,
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+                for e in events
+            )
+        else:
+            text = "".join(self._human(feed, e) for e in events)
+        try:
+            self._out.write(text)
+            self._out.flush()
+        except (BrokenPipeError, ValueError):
+            self.closed = True
+
+    @staticmethod
+    def _human(feed: Feed, event: StoredEvent) -> str:
+        stamp = time.strftime("%H:%M:%S", time.localtime(event.received_at))
+        ident = f"  #{event.event_id}" if event.event_id else ""
+        body = "".join(f"    {line}\n" for line in event.data.split("\n"))
+        return f"{stamp}  [{feed.name}]  {event.type}{ident}\n{body}"
+
+    def status_changed(self, feed: Feed, status: FeedStatus) -> None:
+        state = status.state
+        previous = self._last_state.get(feed.id)
+        self._last_state[feed.id] = state
+        name = f"[{feed.name}]"
+        if state is ConnectionState.OPEN:
+            self.say(f"{name} connected")
+        elif state is ConnectionState.RETRYING:
+            self.say(f"{name} {status.message}; retrying in {status.delay or 0:.1f} s")
+        elif state is ConnectionState.STOPPED and status.stop_reason is not StopReason.CLOSED:
+            self.say(f"{name} stopped: {status.message}")
+        elif state is ConnectionState.PAUSED and previous is not ConnectionState.PAUSED:
+            self.say(f"{name} paused")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the hub until Ctrl-C or SIGTERM; return the exit code."""
+    messages = Messages()
+    if not args.headless:
+        messages.error(
+            "the desktop app is not part of this version yet; use `tidings run --headless`"
+        )
+        return EXIT_FAILURE
+    context = Context.from_args(args)
+    lock = InstanceLock(context.paths.lock_file)
+    if not lock.acquire():
+        holder = lock.holder()
+        who = f" (pid {holder})" if holder else ""
+        messages.error(
+            f"Tidings is already running with this profile{who}; stop it first, or use "
+            "--profile-dir for a separate profile"
+        )
+        return EXIT_FAILURE
+    try:
+        _log_to_file(context)
+        output = _Output(as_json=args.json, out=sys.stdout)
+        try:
+            return asyncio.run(_run(context, output, poll=args.settings_poll))
+        except KeyboardInterrupt:
+            return EXIT_SIGINT
+    finally:
+        lock.release()
+
+
+def _log_to_file(context: Context) -> None:
+    log_dir = context.paths.log_dir
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(
+            log_dir / "tidings.log", maxBytes=1024 * 1024, backupCount=3, encoding="utf-8"
+        )
+    except OSError as exc:
+        Messages().say(f"cannot write a log file in {log_dir} ({exc.strerror}): stderr only")
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(context.known))
+    logging.getLogger().addHandler(handler)
+
+
+async def _run(context: Context, output: _Output, *, poll: float) -> int:
+    settings = context.load_settings()
+    _report_problems(output, settings)
+    stop = asyncio.Event()
+    caught: list[int] = []
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        caught.append(signum)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, on_signal, signum)
+
+    async with context.history() as store:
+        hub = Hub(
+            store=store, secrets=context.secrets(), sinks=[output], known_secrets=context.known
+        )
+        for feed in settings.feeds:
+            hub.add(feed)
+        if not settings.feeds:
+            output.say("no feeds yet: add one with `tidings feeds add NAME URL` (applies live)")
+        else:
+            output.say(f"running {len(settings.feeds)} feed(s); Ctrl-C to stop")
+        watcher = asyncio.create_task(_follow_settings(context, hub, output, settings, poll))
+        try:
+            await stop.wait()
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await hub.stop()
+    if caught:
+        return EXIT_SIGINT if caught[0] == signal.SIGINT else EXIT_SIGTERM
+    return EXIT_OK
+
+
+def _report_problems(output: Messages, settings: Settings) -> None:
+    for problem in settings.problems:
+        output.say(f"settings: {problem}")
+
+
+def _stamp(context: Context) -> tuple[int, int] | None:
+    try:
+        stat = context.paths.settings_file.stat()
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+async def _follow_settings(
+    context: Context, hub: Hub, output: Messages, current: Settings, poll: float
+) -> None:
+    """Apply edits of the settings file to the running hub (polling: cheap and portable)."""
+    seen = _stamp(context)
+    while True:
+        await asyncio.sleep(poll)
+        stamp = _stamp(context)
+        if stamp == seen:
+            continue
+        seen = stamp
+        fresh = context.load_settings()
+        if fresh.unsaveable:
+            # A half-edited file: keep running what we have, say why once per change.
+            _report_problems(output, fresh)
+            continue
+        _report_problems(output, fresh)
+        await _apply(hub, current, fresh, output)
+        current = fresh
+
+
+async def _apply(hub: Hub, old: Settings, new: Settings, output: Messages) -> None:
+    before = {f.id: f for f in old.feeds}
+    after = {f.id: f for f in new.feeds}
+    for feed_id in before.keys() - after.keys():
+        output.say(f"[{before[feed_id].name}] removed")
+        await hub.remove(feed_id)
+    for feed_id, feed in after.items():
+        if feed_id not in before:
+            output.say(f"[{feed.name}] added")
+            hub.add(feed)
+        elif feed != before[feed_id]:
+            output.say(f"[{feed.name}] settings changed")
+            await hub.update(feed)
