@@ -3,31 +3,50 @@
 The file is TOML (``settings.toml`` in the config directory), written for
 people to read and edit::
 
+    # Tidings settings. Secrets (tokens, passwords, secret headers) are kept in the
+    # OS keyring, never in this file. ...
     schema_version = 1
 
     [[feeds]]
     id = "f-6c1d0e2a9b7f"
     name = "CI builds"
     url = "https://ntfy.example.org/ci/sse"
-    auth = { kind = "bearer" }      # the token is in the OS keyring
-    headers = [{ name = "X-Env", value = "prod" }]
+    headers = [
+        { name = "X-Env", value = "prod" },
+        { name = "X-Token", secret = true },
+    ]
+
+    [feeds.auth]
+    kind = "bearer"
 
 A broken file is never overwritten or reset. Syntax errors name the line;
-semantic problems name the key (``feeds[2].url``). Feeds that are fine load,
-feeds that are not are kept verbatim and written back unchanged on the next
-save, and a file with a syntax error refuses every save until it is fixed.
-Migrations run in order and back the old file up first. Saves are atomic:
-a crash leaves either the old file or the new one, never a torn one.
+semantic problems name the key (``feeds[2].url``, counted from 0) and the line
+of the feed's ``[[feeds]]`` header. Feeds that are fine load; feeds that are
+not are kept verbatim and written back unchanged, in their place, on the next
+save. A file that cannot be rewritten without losing something (a syntax
+error, a newer schema, ``feeds`` that is not an array of tables) refuses every
+save until it is fixed. Top-level settings this version does not know are
+kept as they are.
+
+Migrations run in order (``MIGRATIONS[n]`` turns version n into n + 1) and
+back the original bytes up first (``settings.toml.v0.bak``). Saves are
+atomic: the new text goes to a temporary file beside the settings file, is
+flushed to disk, then renamed over it, so a crash or ``kill -9`` leaves
+either the old file or the new one, never a torn one. A temporary file left
+by a killed writer is removed by the next save.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import hashlib
 import math
 import os
+import re
 import secrets as _secrets
-import shutil
 import tempfile
+import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,9 +57,11 @@ import tomli_w
 
 from tidings.core.errors import ConfigError, InvalidURLError, UsageError
 from tidings.core.models import Auth, AuthKind, Feed, Header, TlsOptions
+from tidings.core.redact import redact_url
 from tidings.core.sse import validate_header, validate_url
 
 __all__ = [
+    "MIGRATIONS",
     "SCHEMA_VERSION",
     "ConfigProblem",
     "Migration",
@@ -56,9 +77,19 @@ SCHEMA_VERSION = 1
 KNOWN_PRESETS = frozenset(
     {"plain", "json", "ntfy", "mercure", "eventstreams", "firebase", "smee", "mcp"}
 )
+DEFAULT_IDLE_TIMEOUT = 90.0
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
 """Turns a settings document of version N into version N + 1."""
+
+FILE_HEADER = (
+    "# Tidings settings. Secrets (tokens, passwords, secret headers) are kept in the\n"
+    "# OS keyring, never in this file. Edit freely: Tidings names any problem it finds\n"
+    "# and never overwrites a file it cannot read.\n"
+)
+
+# A temporary file older than this is left over from a crash, whoever wrote it.
+_STALE_TEMP_AGE = 3600.0
 
 
 def _v0_to_v1(doc: dict[str, Any]) -> dict[str, Any]:
@@ -75,14 +106,24 @@ MIGRATIONS: Mapping[int, Migration] = {0: _v0_to_v1}
 
 @dataclass(frozen=True, slots=True)
 class ConfigProblem:
-    """One thing wrong with the settings file, phrased for the person who edits it."""
+    """One thing wrong with the settings file, phrased for the person who edits it.
+
+    ``where`` is the key (``feeds[2].url``) or, for problems of the text
+    itself, ``line N``; ``line`` is the line in the file when it is known.
+    ``str()`` reads ``/path/settings.toml:14: feeds[2].url: missing: ...``,
+    which editors and terminals turn into a link to the line.
+    """
 
     file: Path
     where: str
     message: str
+    line: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.where}: {self.message}"
+        place = f"{self.file}:{self.line}" if self.line else str(self.file)
+        if self.line and self.where == f"line {self.line}":
+            return f"{place}: {self.message}"
+        return f"{place}: {self.where}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +138,11 @@ class Settings:
     """Top-level tables this version does not know (from a newer Tidings, say): kept as they are."""
     unsaveable: str = ""
     """Non-empty when the file cannot be safely rewritten (a syntax error): the reason."""
+    kept_positions: tuple[int, ...] = ()
+    """For each kept feed, how many loaded feeds came before it in the file: a save puts it back
+    in its place (after that many of :attr:`feeds`), so problems keep naming the same index."""
+    schema_version: int = SCHEMA_VERSION
+    """The version a save writes: the version the file was loaded (or migrated) to."""
 
     def feed(self, feed_id: str) -> Feed | None:
         return next((f for f in self.feeds if f.id == feed_id), None)
@@ -116,57 +162,167 @@ def new_feed_id() -> str:
 def load_settings(
     path: Path, *, migrations: Mapping[int, Migration] = MIGRATIONS, current: int = SCHEMA_VERSION
 ) -> Settings:
-    """Read the settings file; a missing file is an empty configuration, not an error."""
+    """Read the settings file; a missing file is an empty configuration, not an error.
+
+    Never raises for what is in the file: every problem is in
+    :attr:`Settings.problems`, and a file that must not be rewritten sets
+    :attr:`Settings.unsaveable`. An older file is migrated (after a backup of
+    its bytes) and rewritten; a newer one is refused and left alone.
+    """
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return Settings()
+        return Settings(schema_version=current)
     except OSError as exc:
-        problem = ConfigProblem(path, "file", f"cannot read it: {exc.strerror}")
-        return Settings(problems=(problem,), unsaveable=str(problem))
+        return _refused(ConfigProblem(path, "file", f"cannot read it: {exc.strerror or exc}"))
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        problem = ConfigProblem(path, f"byte {exc.start}", "the file is not UTF-8 text")
-        return Settings(problems=(problem,), unsaveable=str(problem))
-    except tomllib.TOMLDecodeError as exc:
-        problem = ConfigProblem(path, _toml_where(str(exc)), f"TOML syntax error: {exc}")
-        return Settings(problems=(problem,), unsaveable=str(problem))
-    version = doc.get("schema_version", 0)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        problem = ConfigProblem(path, "schema_version", f"must be a whole number, not {version!r}")
-        return Settings(problems=(problem,), unsaveable=str(problem))
-    if version > current:
-        problem = ConfigProblem(
-            path,
-            "schema_version",
-            f"version {version} comes from a newer Tidings (this one reads up to {current}); "
-            "upgrade Tidings, the file is left as it is",
+        line = raw[: exc.start].count(b"\n") + 1
+        return _refused(
+            ConfigProblem(
+                path,
+                f"line {line}",
+                f"the file is not UTF-8 text (byte {exc.start} cannot be read as UTF-8); "
+                "save it as UTF-8 and Tidings will read it",
+                line,
+            )
         )
-        return Settings(problems=(problem,), unsaveable=str(problem))
-    if version < current:
-        doc = _migrate(path, doc, version, current, migrations)
-    return _validate(path, doc)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = _toml_error_line(str(exc), text)
+        return _refused(ConfigProblem(path, f"line {line}", f"TOML syntax error: {exc}", line))
+    version = doc.get("schema_version", 0 if doc else current)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        return _refused(
+            ConfigProblem(
+                path,
+                "schema_version",
+                f"must be a whole number such as {current}, not {_describe(version)}",
+            )
+        )
+    if version > current:
+        return _refused(
+            ConfigProblem(
+                path,
+                "schema_version",
+                f"version {version} was written by a newer Tidings (this one reads up to "
+                f"version {current}); upgrade Tidings to use it; the file is left as it is",
+            )
+        )
+    if version == current:
+        return _validate(path, doc, current, _feed_lines(text))
+    return _migrate(path, raw=raw, doc=doc, version=version, current=current, migrations=migrations)
 
 
-def _toml_where(message: str) -> str:
-    # tomllib says "... (at line 3, column 7)".
-    if "(at line " in message:
-        return "line " + message.rsplit("(at line ", 1)[1].rstrip(")").split(",")[0]
-    return "file"
+def _refused(problem: ConfigProblem) -> Settings:
+    return Settings(problems=(problem,), unsaveable=str(problem))
+
+
+def _toml_error_line(message: str, text: str) -> int:
+    # tomllib says "... (at line 3, column 7)" or "... (at end of document)".
+    match = re.search(r"\(at line (\d+), column \d+\)$", message)
+    if match:
+        return int(match.group(1))
+    return text.count("\n") + 1
+
+
+_FEED_HEADER_RE = re.compile(r"^[ \t]*\[\[[ \t]*feeds[ \t]*\]\]")
+
+
+def _feed_lines(text: str) -> list[int]:
+    """The line of each ``[[feeds]]`` header, when the feeds are written that way."""
+    return [n for n, line in enumerate(text.splitlines(), 1) if _FEED_HEADER_RE.match(line)]
 
 
 def _migrate(
-    path: Path, doc: dict[str, Any], version: int, current: int, migrations: Mapping[int, Migration]
-) -> dict[str, Any]:
-    backup = path.with_name(f"{path.name}.v{version}.bak")
-    if not backup.exists():
-        shutil.copy2(path, backup)
+    path: Path,
+    *,
+    raw: bytes,
+    doc: dict[str, Any],
+    version: int,
+    current: int,
+    migrations: Mapping[int, Migration],
+) -> Settings:
+    """Migrate in memory, back the original bytes up, then rewrite the file."""
     for step in range(version, current):
-        doc = migrations[step](doc)
-    doc["schema_version"] = current
-    _write_atomic(path, tomli_w.dumps(doc).encode("utf-8"))
-    return doc
+        migration = migrations.get(step)
+        if migration is None:
+            return _refused(
+                ConfigProblem(
+                    path,
+                    "schema_version",
+                    f"this Tidings cannot migrate version {step} to {step + 1} (it reads "
+                    f"version {current}); the file is left as it is",
+                )
+            )
+        try:
+            migrated: object = migration(copy.deepcopy(doc))
+        except Exception as exc:  # noqa: BLE001 - a faulty migration must not cost the file
+            return _refused(
+                ConfigProblem(
+                    path,
+                    "schema_version",
+                    f"migrating version {step} to {step + 1} failed "
+                    f"({type(exc).__name__}); "
+                    "the file is left as it is",
+                )
+            )
+        if not isinstance(migrated, dict):
+            return _refused(
+                ConfigProblem(
+                    path,
+                    "schema_version",
+                    f"migrating version {step} to {step + 1} produced no settings; "
+                    "the file is left as it is",
+                )
+            )
+        doc = migrated
+        doc["schema_version"] = step + 1
+    settings = _validate(path, doc, current, [])
+    if settings.unsaveable:
+        return settings
+    try:
+        _backup(path, raw, version)
+        save_settings(path, settings)
+    except (OSError, ConfigError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        problem = ConfigProblem(
+            path,
+            "schema_version",
+            f"migrated from version {version} to {current} for this session, but the "
+            f"file could not be rewritten ({detail}); it is left as it is",
+        )
+        return replace(settings, problems=(problem, *settings.problems), unsaveable=str(problem))
+    return _reread(path, settings)
+
+
+def _reread(path: Path, migrated: Settings) -> Settings:
+    """The migrated file as written, so that its problems carry line numbers."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        doc = tomllib.loads(text)
+    except (OSError, ValueError):
+        return migrated
+    if doc.get("schema_version") != migrated.schema_version:
+        return migrated
+    return _validate(path, doc, migrated.schema_version, _feed_lines(text))
+
+
+def _backup(path: Path, raw: bytes, version: int) -> Path:
+    """Write the original bytes beside the file, never over a different earlier backup."""
+    for n in range(1, 1000):
+        suffix = f".v{version}.bak" if n == 1 else f".v{version}.{n}.bak"
+        backup = path.with_name(path.name + suffix)
+        try:
+            existing = backup.read_bytes()
+        except FileNotFoundError:
+            _write_atomic(backup, raw)
+            return backup
+        if existing == raw:
+            return backup
+    raise ConfigError(f"too many backups of {path} already; remove some old ones")
 
 
 _FEED_KEYS = frozenset(
@@ -175,80 +331,154 @@ _FEED_KEYS = frozenset(
 _AUTH_KEYS = frozenset({"kind", "username", "header_name", "query_param", "command"})
 _HEADER_KEYS = frozenset({"name", "value", "secret"})
 _TLS_KEYS = frozenset({"verify", "ca_file"})
+_TOP_KEYS = frozenset({"schema_version", "feeds"})
 
 
 class _InvalidError(ValueError):
+    """A feed table that does not validate: ``where`` names the key, ``message`` says why."""
+
     def __init__(self, where: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(f"{where}: {message}")
         self.where = where
         self.message = message
 
 
-def _validate(path: Path, doc: dict[str, Any]) -> Settings:
+def _validate(path: Path, doc: dict[str, Any], version: int, feed_lines: list[int]) -> Settings:
     problems: list[ConfigProblem] = []
-    feeds: list[Feed] = []
-    kept: list[Mapping[str, Any]] = []
-    extra = {k: v for k, v in doc.items() if k not in {"schema_version", "feeds"}}
+    extra = {k: v for k, v in doc.items() if k not in _TOP_KEYS}
+    problems.extend(
+        ConfigProblem(
+            path,
+            key,
+            "unknown setting: this version of Tidings does not use it "
+            "(it is kept in the file as it is)",
+        )
+        for key in sorted(extra)
+    )
     raw_feeds = doc.get("feeds", [])
     if not isinstance(raw_feeds, list):
-        problem = ConfigProblem(path, "feeds", "must be an array of tables ([[feeds]])")
-        return Settings(problems=(problem,), unsaveable=str(problem), extra=extra)
+        problem = ConfigProblem(
+            path,
+            "feeds",
+            f"must be an array of tables (each feed starts with [[feeds]]), not "
+            f"{_describe(raw_feeds)}; no feed is loaded and the file is left as it is",
+        )
+        return Settings(
+            problems=(*problems, problem),
+            unsaveable=str(problem),
+            extra=extra,
+            schema_version=version,
+        )
+    if len(feed_lines) != len(raw_feeds):
+        feed_lines = []
+    feeds: list[Feed] = []
+    kept: list[Mapping[str, Any]] = []
+    positions: list[int] = []
+    unsaveable = ""
     seen_ids: set[str] = set()
     for index, table in enumerate(raw_feeds):
         where = f"feeds[{index}]"
+        line = feed_lines[index] if feed_lines else None
+        if not isinstance(table, dict):
+            problem = ConfigProblem(
+                path,
+                where,
+                f"must be a table of settings, not {_describe(table)}; it is ignored, and "
+                "Tidings will not save this file until it is fixed",
+                line,
+            )
+            problems.append(problem)
+            unsaveable = unsaveable or str(problem)
+            continue
         try:
-            if not isinstance(table, dict):
-                raise _InvalidError(where, "must be a table")
             feed = feed_from_dict(table, where=where)
             if feed.id in seen_ids:
-                raise _InvalidError(f"{where}.id", f"{feed.id!r} is used by an earlier feed too")
+                raise _InvalidError(
+                    f"{where}.id",
+                    f"{feed.id!r} is already the id of an earlier feed; every feed needs "
+                    f'its own (for example id = "{_suggest_id(table, index)}")',
+                )
         except _InvalidError as exc:
-            name = table.get("name") if isinstance(table, dict) else None
-            label = f" ({name!r})" if isinstance(name, str) and name else ""
             problems.append(
-                ConfigProblem(path, exc.where, f"{exc.message}; this feed{label} is not loaded")
+                ConfigProblem(
+                    path, exc.where, f"{exc.message}; this feed{_label(table)} is not loaded", line
+                )
             )
-            kept.append(table if isinstance(table, dict) else {"_invalid": table})
+            kept.append(table)
+            positions.append(len(feeds))
             continue
         seen_ids.add(feed.id)
         feeds.append(feed)
     return Settings(
-        feeds=tuple(feeds), problems=tuple(problems), kept_feeds=tuple(kept), extra=extra
+        feeds=tuple(feeds),
+        problems=tuple(problems),
+        kept_feeds=tuple(kept),
+        extra=extra,
+        unsaveable=unsaveable,
+        kept_positions=tuple(positions),
+        schema_version=version,
     )
+
+
+def _suggest_id(table: Mapping[str, Any], salt: object) -> str:
+    """An id to suggest in a problem: the same on every load, so the problem does not change."""
+    seed = f"{table.get('url')!r}\0{table.get('name')!r}\0{salt!r}".encode()
+    return "f-" + hashlib.sha256(seed).hexdigest()[:12]
+
+
+def _label(table: Mapping[str, Any]) -> str:
+    name = table.get("name")
+    if isinstance(name, str) and name:
+        return f" ({name!r})"
+    url = table.get("url")
+    if isinstance(url, str) and url:
+        return f" ({redact_url(url)!r})"
+    return ""
 
 
 def _check_keys(table: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise _InvalidError(
-            f"{where}.{unknown[0]}", f"unknown key (known keys: {', '.join(sorted(allowed))})"
+            f"{where}.{unknown[0]}",
+            f"unknown key (a typo?); the known keys here are {', '.join(sorted(allowed))}",
         )
+
+
+def _describe(value: object) -> str:
+    """A value as the person wrote it, without echoing text (it could be a secret)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return "text in quotes"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date or time"
+
+
+_TYPE_NAMES: Mapping[type, str] = {
+    str: "text in quotes",
+    bool: "true or false (without quotes)",
+    int: "a number",
+    float: "a number",
+    list: "an array",
+    dict: "a table",
+}
 
 
 def _get(
     table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any, where: str
 ) -> Any:
     value = table.get(key, default)
-    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-        raise _InvalidError(f"{where}.{key}", f"must be {_type_name(kind)}, not a boolean")
-    if not isinstance(value, kind):
-        raise _InvalidError(
-            f"{where}.{key}", f"must be {_type_name(kind)}, not {type(value).__name__}"
-        )
-    return value
-
-
-def _type_name(kind: type | tuple[type, ...]) -> str:
-    names = {
-        str: "a string",
-        bool: "true or false",
-        int: "a number",
-        float: "a number",
-        list: "an array",
-        dict: "a table",
-    }
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        wanted = " or ".join(dict.fromkeys(_TYPE_NAMES.get(k, k.__name__) for k in kinds))
+        raise _InvalidError(f"{where}.{key}", f"must be {wanted}, not {_describe(value)}")
+    return value
 
 
 def feed_from_dict(table: Mapping[str, Any], *, where: str = "feed") -> Feed:
@@ -261,27 +491,41 @@ def feed_from_dict(table: Mapping[str, Any], *, where: str = "feed") -> Feed:
         validate_url(url)
     except InvalidURLError as exc:
         raise _InvalidError(f"{where}.url", str(exc)) from None
-    feed_id = _get(table, "id", str, "", where)
-    if not feed_id:
+    if "id" not in table:
         raise _InvalidError(
             f"{where}.id",
-            f'missing: every feed needs a stable id (for example id = "{new_feed_id()}")',
+            f"missing: every feed needs a stable id "
+            f'(for example id = "{_suggest_id(table, where)}")',
         )
-    name = _get(table, "name", str, "", where) or url
+    feed_id = _get(table, "id", str, "", where)
+    if not feed_id.strip():
+        raise _InvalidError(
+            f"{where}.id", f'must not be empty (for example id = "{_suggest_id(table, where)}")'
+        )
+    name = _get(table, "name", str, "", where) or redact_url(url)
     preset = _get(table, "preset", str, "plain", where)
     if preset not in KNOWN_PRESETS:
         raise _InvalidError(
             f"{where}.preset",
-            f"unknown preset {preset!r} (known: {', '.join(sorted(KNOWN_PRESETS))})",
+            f"unknown preset {preset!r}; the known ones are {', '.join(sorted(KNOWN_PRESETS))}",
         )
     paused = _get(table, "paused", bool, False, where)
-    idle = _get(table, "idle_timeout", (int, float), 90.0, where)
+    idle = _get(table, "idle_timeout", (int, float), DEFAULT_IDLE_TIMEOUT, where)
+    try:
+        idle = float(idle)
+    except OverflowError:
+        idle = math.inf
     if not math.isfinite(idle) or idle <= 0:
-        raise _InvalidError(f"{where}.idle_timeout", "must be a positive number of seconds")
-    proxy = _get(table, "proxy", str, "", where)
-    if proxy and not proxy.startswith(("http://", "https://", "socks5://", "socks5h://")):
         raise _InvalidError(
-            f"{where}.proxy", "must be an http://, https://, socks5:// or socks5h:// URL"
+            f"{where}.idle_timeout",
+            f"must be a positive number of seconds, not {_describe(table['idle_timeout'])}",
+        )
+    proxy = _get(table, "proxy", str, "", where)
+    if proxy and not proxy.lower().startswith(("http://", "https://", "socks5://", "socks5h://")):
+        raise _InvalidError(
+            f"{where}.proxy",
+            "must be an http://, https://, socks5:// or socks5h:// URL "
+            "(leave it out to use the system's proxy)",
         )
     auth = _auth_from(table.get("auth", {}), f"{where}.auth")
     headers = _headers_from(table.get("headers", []), f"{where}.headers")
@@ -296,13 +540,15 @@ def feed_from_dict(table: Mapping[str, Any], *, where: str = "feed") -> Feed:
         headers=headers,
         tls=tls,
         proxy=proxy,
-        idle_timeout=float(idle),
+        idle_timeout=idle,
     )
 
 
 def _auth_from(table: object, where: str) -> Auth:
     if not isinstance(table, dict):
-        raise _InvalidError(where, 'must be a table, for example { kind = "bearer" }')
+        raise _InvalidError(
+            where, f'must be a table, for example {{ kind = "bearer" }}, not {_describe(table)}'
+        )
     _check_keys(table, _AUTH_KEYS, where)
     kind_text = _get(table, "kind", str, "none", where)
     try:
@@ -310,7 +556,7 @@ def _auth_from(table: object, where: str) -> Auth:
     except ValueError:
         known = ", ".join(k.value for k in AuthKind)
         raise _InvalidError(
-            f"{where}.kind", f"unknown kind {kind_text!r} (known: {known})"
+            f"{where}.kind", f"unknown kind {kind_text!r}; the known ones are {known}"
         ) from None
     auth = Auth(
         kind=kind,
@@ -322,7 +568,9 @@ def _auth_from(table: object, where: str) -> Auth:
     if kind is AuthKind.HEADER:
         if not auth.header_name:
             raise _InvalidError(
-                f"{where}.header_name", "missing: a header credential needs the header's name"
+                f"{where}.header_name",
+                'missing: kind = "header" needs the header\'s name '
+                '(for example header_name = "X-Api-Key")',
             )
         try:
             validate_header(auth.header_name, "")
@@ -330,24 +578,34 @@ def _auth_from(table: object, where: str) -> Auth:
             raise _InvalidError(f"{where}.header_name", str(exc)) from None
     if kind is AuthKind.QUERY and not auth.query_param:
         raise _InvalidError(
-            f"{where}.query_param", "missing: a query credential needs the parameter's name"
+            f"{where}.query_param",
+            'missing: kind = "query" needs the parameter\'s name (for example query_param = '
+            '"auth")',
         )
-    if kind is AuthKind.COMMAND and not auth.command:
-        raise _InvalidError(f"{where}.command", "missing: the command that prints the token")
+    if kind is AuthKind.COMMAND and not auth.command.strip():
+        raise _InvalidError(
+            f"{where}.command", 'missing: kind = "command" needs the command that prints the token'
+        )
     return auth
 
 
 def _headers_from(items: object, where: str) -> tuple[Header, ...]:
     if not isinstance(items, list):
         raise _InvalidError(
-            where, 'must be an array of tables, for example [{ name = "X-Env", value = "prod" }]'
+            where,
+            'must be an array of tables, for example [{ name = "X-Env", value = "prod" }], '
+            f"not {_describe(items)}",
         )
     headers = []
     for index, item in enumerate(items):
         here = f"{where}[{index}]"
         if not isinstance(item, dict):
-            raise _InvalidError(here, "must be a table with name and value")
+            raise _InvalidError(
+                here, f"must be a table with a name and a value, not {_describe(item)}"
+            )
         _check_keys(item, _HEADER_KEYS, here)
+        if "name" not in item:
+            raise _InvalidError(f"{here}.name", "missing: every header needs a name")
         name = _get(item, "name", str, "", here)
         secret = _get(item, "secret", bool, False, here)
         value = _get(item, "value", str, "", here)
@@ -355,19 +613,22 @@ def _headers_from(items: object, where: str) -> tuple[Header, ...]:
             raise _InvalidError(
                 f"{here}.value",
                 "a secret header keeps its value in the keyring, not in this file: "
-                "remove the value and set it with `tidings feeds edit`",
+                "remove the value here and set it with `tidings feeds edit`",
             )
-        try:
-            validate_header(name, value)
-        except UsageError as exc:
-            raise _InvalidError(here, str(exc)) from None
+        for key, check in (("name", ""), ("value", value)):
+            try:
+                validate_header(name, check)
+            except UsageError as exc:
+                raise _InvalidError(f"{here}.{key}", str(exc)) from None
         headers.append(Header(name=name, value=value, secret=secret))
     return tuple(headers)
 
 
 def _tls_from(table: object, where: str) -> TlsOptions:
     if not isinstance(table, dict):
-        raise _InvalidError(where, "must be a table, for example { verify = true }")
+        raise _InvalidError(
+            where, f"must be a table, for example {{ verify = true }}, not {_describe(table)}"
+        )
     _check_keys(table, _TLS_KEYS, where)
     return TlsOptions(
         verify=_get(table, "verify", bool, True, where),
@@ -379,17 +640,21 @@ def _tls_from(table: object, where: str) -> TlsOptions:
 
 
 def feed_to_dict(feed: Feed) -> dict[str, Any]:
-    """The TOML table of a feed, with defaults left out so the file stays short."""
+    """The TOML table of a feed, with defaults left out so the file stays short.
+
+    A secret header is written with its name only: its value lives in the keyring.
+    """
     table: dict[str, Any] = {"id": feed.id, "name": feed.name, "url": feed.url}
     if feed.preset != "plain":
         table["preset"] = feed.preset
     if feed.paused:
         table["paused"] = True
-    if feed.idle_timeout != 90.0:
-        table["idle_timeout"] = feed.idle_timeout
+    if feed.idle_timeout != DEFAULT_IDLE_TIMEOUT:
+        idle = feed.idle_timeout
+        table["idle_timeout"] = int(idle) if float(idle).is_integer() else idle
     if feed.proxy:
         table["proxy"] = feed.proxy
-    if feed.auth.kind is not AuthKind.NONE:
+    if feed.auth != Auth():
         auth: dict[str, Any] = {"kind": feed.auth.kind.value}
         for key in ("username", "header_name", "query_param", "command"):
             value = getattr(feed.auth, key)
@@ -410,36 +675,101 @@ def feed_to_dict(feed: Feed) -> dict[str, Any]:
 
 
 def save_settings(path: Path, settings: Settings) -> None:
-    """Write the settings atomically; raise ConfigError when the file on disk was unreadable."""
+    """Write the settings atomically, kept feeds in their places and unknown settings kept.
+
+    Raises :class:`ConfigError` (the file on disk is then unchanged) when the
+    file that was loaded must not be rewritten (:attr:`Settings.unsaveable`),
+    when a feed would not load back (two feeds with one id, an invalid value),
+    or when the file cannot be written (a read-only directory, a full disk).
+    """
     if settings.unsaveable:
         raise ConfigError(
             f"not saving over {path}: it has a problem to fix first ({settings.unsaveable})"
         )
-    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
-    doc.update(settings.extra)
-    doc["feeds"] = [feed_to_dict(f) for f in settings.feeds] + [
-        dict(t) for t in settings.kept_feeds
+    tables = []
+    seen: set[str] = set()
+    for feed in settings.feeds:
+        table = feed_to_dict(feed)
+        try:
+            feed_from_dict(table, where=f"feed {feed.name!r}")
+        except _InvalidError as exc:
+            raise ConfigError(f"not saving {path}: {exc}") from None
+        if feed.id in seen:
+            raise ConfigError(f"not saving {path}: two feeds have the id {feed.id!r}")
+        seen.add(feed.id)
+        tables.append(table)
+    top: dict[str, Any] = {"schema_version": settings.schema_version}
+    top.update((k, v) for k, v in settings.extra.items() if k not in _TOP_KEYS)
+    merged = _merge_kept(tables, settings)
+    try:
+        text = "\n".join([FILE_HEADER + tomli_w.dumps(top), *map(_feed_toml, merged)])
+        # Read it back before it replaces anything: what is written must load.
+        written = tomllib.loads(text).get("feeds", [])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"not saving {path}: a value cannot be written as TOML ({exc})") from None
+    if len(written) != len(merged):
+        raise ConfigError(f"not saving {path}: the feeds did not survive writing them as TOML")
+    try:
+        _write_atomic(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot save the settings to {path}: {exc.strerror or exc}; "
+            "the file there is unchanged"
+        ) from exc
+
+
+def _merge_kept(tables: list[dict[str, Any]], settings: Settings) -> list[dict[str, Any]]:
+    """The feed tables in file order: each kept table after as many loaded feeds as before."""
+    kept = [
+        (settings.kept_positions[i] if i < len(settings.kept_positions) else len(tables), dict(t))
+        for i, t in enumerate(settings.kept_feeds)
     ]
-    header = (
-        "# Tidings settings. Secrets (tokens, passwords, secret headers) are kept in the\n"
-        "# OS keyring, never in this file. Edit freely: Tidings names any problem it finds.\n"
-    )
-    _write_atomic(path, header.encode("utf-8") + tomli_w.dumps(doc).encode("utf-8"))
+    merged: list[dict[str, Any]] = []
+    for slot in range(len(tables) + 1):
+        merged.extend(t for pos, t in kept if min(pos, len(tables)) == slot)
+        if slot < len(tables):
+            merged.append(tables[slot])
+    return merged
+
+
+def _feed_toml(table: Mapping[str, Any]) -> str:
+    """One feed as a ``[[feeds]]`` table (never squeezed into an inline array), tables inside."""
+    # tomli_w writes {"feeds": {"m": table}} as "[feeds.m]" plus "[feeds.m.auth]"-style
+    # sub-tables; renaming those headers gives the same data under one [[feeds]] entry.
+    # Only header lines start with "[": values are on one line or indented.
+    lines = tomli_w.dumps({"feeds": {"m": table}}).splitlines()
+    out = [] if lines[:1] == ["[feeds.m]"] else ["[[feeds]]"]
+    for line in lines:
+        if line == "[feeds.m]":
+            out.append("[[feeds]]")
+        elif line.startswith(("[feeds.m.", "[[feeds.m.")):
+            out.append(line.replace("feeds.m.", "feeds.", 1))
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, fsync it, then rename over ``path``."""
+    """Write to a temporary file beside ``path``, fsync it, then rename over ``path``.
+
+    A symlinked settings file (dotfiles) stays a symlink: its target is replaced.
+    Temporary files of earlier writers that were killed are removed first.
+    """
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_stale_temps(path)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        if path.exists():
-            with contextlib.suppress(OSError):
-                tmp.chmod(path.stat().st_mode & 0o777)
+        with contextlib.suppress(OSError):
+            tmp.chmod(path.stat().st_mode & 0o777)
         tmp.replace(path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -451,3 +781,39 @@ def _write_atomic(path: Path, data: bytes) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Remove ``.NAME.PID.*.tmp`` files whose writer is gone (or that are an hour old)."""
+    prefix = f".{path.name}."
+    now = time.time()
+    try:
+        candidates = [
+            entry
+            for entry in os.scandir(path.parent)
+            if entry.name.startswith(prefix) and entry.name.endswith(".tmp")
+        ]
+    except OSError:
+        return
+    for entry in candidates[:1000]:
+        pid_text = entry.name[len(prefix) :].partition(".")[0]
+        try:
+            stale = now - entry.stat(follow_symlinks=False).st_mtime > _STALE_TEMP_AGE
+        except OSError:
+            continue
+        if stale or (pid_text.isdigit() and not _process_alive(int(pid_text))):
+            with contextlib.suppress(OSError):
+                Path(entry.path).unlink()
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id exists; unknown (so: yes) where it cannot be asked."""
+    if pid == os.getpid() or os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True

@@ -8,19 +8,22 @@ from pathlib import Path
 
 import platformdirs
 
+from tidings.core.errors import UsageError
+
 __all__ = ["APP_NAME", "PROFILE_ENV", "Paths"]
 
 APP_NAME = "tidings"
 PROFILE_ENV = "TIDINGS_PROFILE_DIR"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Paths:
     """The directories of one profile. Nothing is created until a writer asks for it.
 
     With a profile directory (``--profile-dir`` or ``TIDINGS_PROFILE_DIR``),
-    config, data, state and cache all live below it, so tests and portable
-    installs never touch the real home. Each profile is its own single
+    config, data, state, logs and cache all live below it, so tests and
+    portable installs never touch the real home. Without one, each is the
+    platform's place for it (platformdirs). Each profile is its own single
     instance (the lock file lives in :attr:`state_dir`).
     """
 
@@ -28,11 +31,19 @@ class Paths:
     data_dir: Path
     state_dir: Path
     cache_dir: Path
+    log_dir: Path
     profile_dir: Path | None = None
 
     @classmethod
     def resolve(cls, profile_dir: str | os.PathLike[str] | None = None) -> Paths:
-        """The paths for an explicit profile, else ``$TIDINGS_PROFILE_DIR``, else the platform's."""
+        """The paths for an explicit profile, else ``$TIDINGS_PROFILE_DIR``, else the platform's.
+
+        An empty explicit profile directory is a usage error (it would otherwise
+        mean the current directory, or the real home); an empty environment
+        variable counts as unset.
+        """
+        if profile_dir is not None and not os.fspath(profile_dir):
+            raise UsageError("the profile directory is empty: give a directory path")
         chosen = profile_dir if profile_dir is not None else os.environ.get(PROFILE_ENV) or None
         if chosen is not None:
             root = Path(chosen).expanduser().absolute()
@@ -41,6 +52,7 @@ class Paths:
                 data_dir=root / "data",
                 state_dir=root / "state",
                 cache_dir=root / "cache",
+                log_dir=root / "state" / "log",
                 profile_dir=root,
             )
         return cls(
@@ -48,6 +60,7 @@ class Paths:
             data_dir=Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)),
             state_dir=Path(platformdirs.user_state_dir(APP_NAME, appauthor=False)),
             cache_dir=Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)),
+            log_dir=Path(platformdirs.user_log_dir(APP_NAME, appauthor=False)),
         )
 
     @property
@@ -59,10 +72,6 @@ class Paths:
     def history_db(self) -> Path:
         """The SQLite history store (events, decisions, per-feed resume cursors)."""
         return self.data_dir / "history.sqlite3"
-
-    @property
-    def log_dir(self) -> Path:
-        return self.state_dir / "log"
 
     @property
     def lock_file(self) -> Path:
