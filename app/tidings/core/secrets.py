@@ -14,6 +14,7 @@ with a state and a way forward; nothing ever falls back to plaintext.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Protocol, TypeVar
@@ -24,9 +25,6 @@ __all__ = ["SERVICE", "KeyringStore", "MemoryStore", "SecretStore", "auth_slot",
 
 SERVICE = "tidings"
 T = TypeVar("T")
-
-# Backends that store nothing, or store it in plaintext: never used for secrets.
-_UNUSABLE_BACKENDS = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt")
 
 
 def auth_slot() -> str:
@@ -75,56 +73,81 @@ class MemoryStore:
 
 
 class KeyringStore:
-    """The OS keyring through the ``keyring`` package (Secret Service, macOS Keychain, Windows)."""
+    """The OS keyring through the ``keyring`` package (Secret Service, macOS Keychain, Windows).
+
+    Every call, including the first one's backend detection (which talks to
+    D-Bus on Linux), runs on a daemon thread and is abandoned after
+    ``timeout`` seconds. A backend that stores nothing or stores plaintext
+    (``fail``, ``null``, ``keyrings.alt``) is refused, also when keyring's
+    chainer would fall back to it.
+    """
 
     def __init__(self, *, backend: object | None = None, timeout: float = 10.0) -> None:
         """``backend``: a ``keyring.backend.KeyringBackend``; by default the one keyring picks."""
-        self._backend = backend
+        self._given = backend
+        self._backend: object | None = None
         self._timeout = timeout
+        self._lock = threading.Lock()
+        self._stuck = 0  # calls that timed out and whose thread is still blocked
 
     def _keyring(self) -> object:
-        if self._backend is None:
+        """The usable backend (detected on first use); raises SecretStoreError("unavailable")."""
+        backend = self._backend
+        if backend is not None:
+            return backend
+        candidate = self._given
+        if candidate is None:
             import keyring  # noqa: PLC0415 - lazily: loading the backends costs time
 
-            self._backend = keyring.get_keyring()
-        backend = self._backend
-        module = type(backend).__module__
-        if module.startswith(_UNUSABLE_BACKENDS):
-            raise SecretStoreError(
-                f"no usable keyring: the keyring backend is {_describe(backend)}. Install and "
-                "unlock a Secret Service provider (GNOME Keyring or KWallet) on Linux; macOS "
-                "and Windows have one built in",
-                state="unavailable",
-            )
+            candidate = keyring.get_keyring()
+        backend = _usable(candidate)
+        self._backend = backend
         return backend
 
     @property
     def name(self) -> str:
+        """The backend in use (detecting it on first use, which may block: call it off the loop)."""
         try:
             return _describe(self._keyring())
         except SecretStoreError:
-            return _describe(self._backend) + " (unusable)"
+            shown = self._given
+            if shown is None:
+                import keyring  # noqa: PLC0415
+
+                shown = keyring.get_keyring()
+            return _describe(shown) + " (unusable)"
 
     async def get(self, feed_id: str, slot: str) -> str | None:
-        backend = self._keyring()
-        return await self._call(lambda: backend.get_password(SERVICE, f"{feed_id}/{slot}"))  # type: ignore[attr-defined]
+        username = _username(feed_id, slot)
+        return await self._call(lambda: self._keyring().get_password(SERVICE, username))  # type: ignore[attr-defined]
 
     async def set(self, feed_id: str, slot: str, value: str) -> None:
-        backend = self._keyring()
-        await self._call(lambda: backend.set_password(SERVICE, f"{feed_id}/{slot}", value))  # type: ignore[attr-defined]
+        username = _username(feed_id, slot)
+        await self._call(lambda: self._keyring().set_password(SERVICE, username, value))  # type: ignore[attr-defined]
 
     async def delete(self, feed_id: str, slot: str) -> None:
-        backend = self._keyring()
+        """Remove a secret; removing one that does not exist is not an error."""
+        username = _username(feed_id, slot)
         try:
-            await self._call(lambda: backend.delete_password(SERVICE, f"{feed_id}/{slot}"))  # type: ignore[attr-defined]
+            await self._call(lambda: self._keyring().delete_password(SERVICE, username))  # type: ignore[attr-defined]
         except SecretStoreError as exc:
             if exc.state != "missing":
                 raise
 
     async def _call(self, work: Callable[[], T]) -> T:
         """Run one keyring call on a daemon thread; give up after the timeout."""
+        with self._lock:
+            if self._stuck >= _MAX_STUCK:
+                # Earlier calls are still blocked: do not pile up more threads behind them.
+                raise SecretStoreError(
+                    f"the keyring has not answered {self._stuck} earlier requests; it may be "
+                    "locked and waiting for a password: unlock it (log in to your desktop "
+                    "session) and retry",
+                    state="timeout",
+                )
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        call = _Call()
 
         def deliver(result: T | None, error: BaseException | None) -> None:
             if future.done():
@@ -135,17 +158,29 @@ class KeyringStore:
                 future.set_result(result)  # type: ignore[arg-type]
 
         def run() -> None:
+            outcome: tuple[T | None, BaseException | None]
             try:
-                result = work()
+                outcome = (work(), None)
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting coroutine
-                loop.call_soon_threadsafe(deliver, None, _translate(exc))
-            else:
-                loop.call_soon_threadsafe(deliver, result, None)
+                outcome = (None, _translate(exc))
+                _close_abandoned_connections(exc)
+            finally:
+                with self._lock:
+                    call.finished = True
+                    if call.abandoned:
+                        self._stuck -= 1
+            # The loop may be closed by now (an abandoned call that finally returned).
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(deliver, *outcome)
 
         threading.Thread(target=run, name="tidings-keyring", daemon=True).start()
         try:
             return await asyncio.wait_for(future, timeout=self._timeout)
         except TimeoutError:
+            with self._lock:
+                if not call.finished:
+                    call.abandoned = True
+                    self._stuck += 1
             raise SecretStoreError(
                 f"the keyring did not answer within {self._timeout:g} s; it may be locked and "
                 "waiting for a password: unlock it (log in to your desktop session) and retry",
@@ -153,26 +188,130 @@ class KeyringStore:
             ) from None
 
 
+# At most this many abandoned keyring threads at once; further calls fail fast.
+_MAX_STUCK = 4
+
+# Backends that store nothing, or store it in plaintext: never used for secrets.
+_UNUSABLE_MODULES = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt")
+_CHAINER_MODULE = "keyring.backends.chainer"
+
+
+class _Call:
+    """The shared state of one keyring call between its thread and its waiter."""
+
+    __slots__ = ("abandoned", "finished")
+
+    def __init__(self) -> None:
+        self.finished = False
+        self.abandoned = False
+
+
+def _username(feed_id: str, slot: str) -> str:
+    return f"{feed_id}/{slot}"
+
+
 def _describe(backend: object) -> str:
     cls = type(backend)
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _is_plaintext_or_null(backend: object) -> bool:
+    module = type(backend).__module__
+    return any(module == m or module.startswith(m + ".") for m in _UNUSABLE_MODULES)
+
+
+def _usable(backend: object) -> object:
+    """``backend`` itself, or for keyring's chainer its best safe member; else SecretStoreError."""
+    if type(backend).__module__ == _CHAINER_MODULE:
+        # The chainer would try each viable backend in turn, and so could store a secret in
+        # keyrings.alt's plaintext file when the real keyring is locked: use only the best safe one.
+        members = getattr(backend, "backends", ())
+        for member in members:
+            if not _is_plaintext_or_null(member):
+                return member
+        raise _no_keyring(backend)
+    if _is_plaintext_or_null(backend):
+        raise _no_keyring(backend)
+    return backend
+
+
+def _no_keyring(backend: object) -> SecretStoreError:
+    return SecretStoreError(
+        f"no usable keyring: the keyring backend is {_describe(backend)}, which would not keep "
+        "secrets safely. Install and start a Secret Service provider (GNOME Keyring or KWallet) "
+        "on Linux, then restart Tidings; macOS and Windows have one built in",
+        state="unavailable",
+    )
+
+
+def _class_names(exc: BaseException) -> set[str]:
+    """The class names of ``exc`` and of the exceptions it was raised from."""
+    names: set[str] = set()
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        names.update(c.__name__ for c in type(current).__mro__)
+        current = current.__cause__ or current.__context__
+    return names
+
+
+def _close_abandoned_connections(exc: BaseException) -> None:
+    """Close the D-Bus connections that a failed backend call left open.
+
+    keyring's Secret Service backend (25.x) opens a connection per call and,
+    when the collection is locked or cannot be created, raises from
+    ``get_preferred_collection`` without closing it (jaraco/keyring#380 is
+    the same leak on another path). Each failed call would leave a socket
+    to the garbage collector, with a ResourceWarning. The connection is
+    only in the failed call's frames, which nothing else uses.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        tb = current.__traceback__
+        while tb is not None:
+            for value in list(tb.tb_frame.f_locals.values()):
+                if type(value).__module__.startswith("jeepney."):
+                    close = getattr(value, "close", None)
+                    if callable(close):
+                        with contextlib.suppress(Exception):
+                            close()
+            tb = tb.tb_next
+        current = current.__cause__ or current.__context__
+
+
+_LOCKED_MESSAGE = (
+    "the keyring is locked and no unlock prompt could be shown: unlock your login keyring "
+    "(log in to your desktop session, or open your keyring manager, such as Seahorse or "
+    "KWalletManager), then retry"
+)
 
 
 def _translate(exc: BaseException) -> BaseException:
     """keyring's exceptions (and the backends' own) as SecretStoreError with a way forward."""
     from keyring import errors as kerr  # noqa: PLC0415 - keyring loads lazily
 
+    if isinstance(exc, SecretStoreError):
+        return exc
+    names = _class_names(exc)
     if isinstance(exc, kerr.PasswordDeleteError):
         return SecretStoreError("no such secret", state="missing")
-    if isinstance(exc, kerr.KeyringLocked):
+    # secretstorage (Secret Service): a dismissed prompt, or a locked collection. A collection
+    # that does not exist yet (a keyring never unlocked) needs a prompt to be created: the
+    # same "Prompt dismissed" answer, wrapped in keyring's InitError.
+    if isinstance(exc, kerr.KeyringLocked) or names & {
+        "PromptDismissedException",
+        "LockedException",
+    }:
+        return SecretStoreError(_LOCKED_MESSAGE, state="locked")
+    if isinstance(exc, (kerr.NoKeyringError, kerr.InitError)) or (
+        "SecretServiceNotAvailableException" in names
+    ):
         return SecretStoreError(
-            "the keyring is locked: unlock it (for example by logging in to your desktop "
-            "session, or with your keyring manager) and retry",
-            state="locked",
-        )
-    if isinstance(exc, (kerr.NoKeyringError, kerr.InitError)):
-        return SecretStoreError(
-            f"no usable keyring ({exc}); install and unlock GNOME Keyring or KWallet",
+            f"no usable keyring ({type(exc).__name__}); install and start GNOME Keyring or "
+            "KWallet, unlock it, then retry",
             state="unavailable",
         )
     if isinstance(exc, Exception):
