@@ -14,6 +14,7 @@ says which by passing ``dedupe=True``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +29,17 @@ __all__ = ["SCHEMA_VERSION", "HistoryStore", "StoredEvent"]
 
 SCHEMA_VERSION = 1
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+# Only the de-duplication index may turn an insert into a no-op. ``INSERT OR IGNORE``
+# would also skip a row that breaks NOT NULL (silently losing it while the cursor
+# moves past it), so the conflict target is spelled out.
+_INSERT_EVENT = (
+    "INSERT INTO events (feed_id, type, data, event_id, own_id, dedupe_id, received_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (feed_id, dedupe_id) WHERE dedupe_id IS NOT NULL DO NOTHING"
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -79,17 +91,36 @@ class HistoryStore:
     def path(self) -> Path:
         return self._path
 
+    @property
+    def is_open(self) -> bool:
+        return self._executor is not None
+
     async def open(self) -> None:
         """Create or open the database (and its directory) on the worker thread."""
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidings-history")
-        await self._run(self._open_sync)
+        if self._executor is not None:
+            raise RuntimeError("the history store is already open")
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidings-history")
+        # Set at once: calls made while opening queue behind the open on the one worker.
+        self._executor = executor
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, self._open_sync)
+        except BaseException:
+            # A failed (or cancelled) open leaves neither a thread nor a connection behind.
+            if self._executor is executor:
+                self._executor = None
+            executor.submit(self._close_sync)
+            executor.shutdown(wait=False)
+            raise
 
     async def close(self) -> None:
-        if self._executor is None:
+        """Close the database; work queued before this call still completes first."""
+        executor, self._executor = self._executor, None
+        if executor is None:
             return
-        await self._run(self._close_sync)
-        self._executor.shutdown(wait=True)
-        self._executor = None
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, self._close_sync)
+        finally:
+            executor.shutdown(wait=True)  # the worker is idle by now: this returns at once
 
     async def __aenter__(self) -> HistoryStore:
         await self.open()
@@ -136,23 +167,31 @@ class HistoryStore:
         return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     def _conn(self) -> sqlite3.Connection:
-        assert self._db is not None
+        if self._db is None:
+            raise RuntimeError("the history store is not open")
         return self._db
 
     def _open_sync(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=True)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA foreign_keys=ON")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
+        try:
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                # Some file systems (network shares) cannot do WAL: still correct, slower.
+                logger.warning("%s: SQLite refused WAL mode (journal mode %s)", self._path, mode)
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(
+                    f"{self._path} was written by a newer Tidings (schema {version}); "
+                    "upgrade Tidings"
+                )
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except BaseException:
             db.close()
-            raise sqlite3.DatabaseError(
-                f"{self._path} was written by a newer Tidings (schema {version}); upgrade Tidings"
-            )
-        db.executescript(_SCHEMA)
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            raise
         self._db = db
 
     def _close_sync(self) -> None:
@@ -171,9 +210,7 @@ class HistoryStore:
             for event in events:
                 dedupe_id = event.id if (dedupe and event.has_own_id and event.id) else None
                 cur = db.execute(
-                    "INSERT OR IGNORE INTO events "
-                    "(feed_id, type, data, event_id, own_id, dedupe_id, received_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    _INSERT_EVENT,
                     (feed_id, event.type, event.data, event.id, event.has_own_id, dedupe_id, now),
                 )
                 if cur.rowcount:
@@ -198,7 +235,7 @@ class HistoryStore:
                 )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
         return stored
 
@@ -249,5 +286,11 @@ class HistoryStore:
             db.execute("DELETE FROM cursors WHERE feed_id = ?", (feed_id,))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open (SQLite ends some on its own, e.g. disk full)."""
+    if db.in_transaction:
+        db.execute("ROLLBACK")

@@ -10,12 +10,13 @@ sees it; a restart resumes from that cursor.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import sqlite3
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 import truststore
@@ -37,6 +38,11 @@ logger = logging.getLogger(__name__)
 # only their own-block ids may de-duplicate a replay.
 STABLE_ID_PRESETS = frozenset({"ntfy", "mercure", "eventstreams"})
 
+HALT_TIMEOUT = 10.0
+"""The longest the hub waits for one feed's task to end when stopping or restarting it."""
+RECORD_GRACE = 5.0
+"""When a feed is stopped while its batch is being committed, how long to wait for the commit."""
+
 
 class HubSink(Protocol):
     """Receives what the hub produces: stored events and status changes."""
@@ -56,17 +62,64 @@ def ssl_context_for(feed: Feed) -> ssl.SSLContext | bool:
     return context
 
 
+class _SSLContexts:
+    """One SSL context per trust configuration, shared by every feed that uses it.
+
+    A context holds its own copy of the trust store once it has verified a
+    server, so one per feed would cost memory in proportion to the feeds. A
+    CA file is keyed by its path and modification time: editing it takes
+    effect at the next connect.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, int, int], ssl.SSLContext] = {}
+
+    def get(self, feed: Feed) -> ssl.SSLContext | bool:
+        if not feed.tls.verify:
+            return False
+        ca_file = feed.tls.ca_file
+        key = ("", 0, 0)
+        if ca_file:
+            st = Path(ca_file).stat()  # raises OSError for a missing file, as loading would
+            key = (ca_file, st.st_mtime_ns, st.st_size)
+        context = self._cache.get(key)
+        if context is None:
+            context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            if ca_file:
+                context.load_verify_locations(cafile=ca_file)
+            # An older version of the same CA file is no longer needed.
+            self._cache = {k: v for k, v in self._cache.items() if k[0] != ca_file}
+            self._cache[key] = context
+        return context
+
+
 class _Runner:
-    """One feed's task and connection."""
+    """One feed's task and connection.
+
+    Control calls on one feed (update, pause, resume, reconnect, remove) take
+    its lock, so two of them never interleave and leave a second task running.
+    """
 
     def __init__(self, feed: Feed) -> None:
         self.feed = feed
         self.task: asyncio.Task[None] | None = None
         self.source: EventSource | None = None
+        self.lock = asyncio.Lock()
+        self.removed = False
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
 
 
 class Hub:
-    """Runs feeds. Build it in a composition root; ``await hub.stop()`` before the loop ends."""
+    """Runs feeds. Build it in a composition root; ``await hub.stop()`` before the loop ends.
+
+    ``await hub.start(feeds)`` (or :meth:`add` per feed) starts them; every
+    control call affects one feed (or, for the ``*_all`` ones, each feed on
+    its own) and leaves the others' connections alone. Used as an async
+    context manager, the hub stops on exit.
+    """
 
     def __init__(
         self,
@@ -85,7 +138,14 @@ class Hub:
         self._known = known_secrets
         self._transport_factory = transport_factory
         self._runners: dict[str, _Runner] = {}
+        self._ssl = _SSLContexts()
         self.statuses: dict[str, FeedStatus] = {}
+
+    async def __aenter__(self) -> Hub:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
     # -- feeds ----------------------------------------------------------------------
 
@@ -100,68 +160,66 @@ class Hub:
     def add_sink(self, sink: HubSink) -> None:
         self._sinks.append(sink)
 
+    async def start(self, feeds: Iterable[Feed]) -> None:
+        """Add and start every feed (paused ones only show as paused): the CLI's and GUI's entry."""
+        for feed in feeds:
+            self.add(feed)
+
     def add(self, feed: Feed) -> None:
         """Start running a feed (unless it is paused)."""
         if feed.id in self._runners:
             raise ValueError(f"feed {feed.id} is already in the hub")
         runner = _Runner(feed)
         self._runners[feed.id] = runner
-        if feed.paused:
-            self._set_status(
-                feed, FeedStatus(state=ConnectionState.PAUSED, url=redact_url(feed.url))
-            )
-        else:
-            self._start(runner)
+        self._start_or_park(runner)
 
     async def remove(self, feed_id: str) -> None:
         """Stop a feed and forget it (its history stays until the caller deletes it)."""
         runner = self._runners.pop(feed_id, None)
-        if runner is not None:
+        if runner is None:
+            return
+        runner.removed = True
+        async with runner.lock:
             await self._halt(runner)
-        self.statuses.pop(feed_id, None)
+        if feed_id not in self._runners:  # not re-added meanwhile
+            self.statuses.pop(feed_id, None)
 
     async def update(self, feed: Feed) -> None:
-        """Replace a feed's settings; its connection restarts with them (the cursor is kept)."""
-        runner = self._runners.get(feed.id)
-        if runner is None:
+        """Replace a feed's settings; its connection restarts with them (the cursor is kept).
+
+        An unchanged running (or paused) feed is left alone; an unchanged feed
+        that had stopped (for credentials, say) connects again.
+        """
+        if feed.id not in self._runners:
             self.add(feed)
             return
-        await self._halt(runner)
-        runner.feed = feed
-        if feed.paused:
-            self._set_status(
-                feed, FeedStatus(state=ConnectionState.PAUSED, url=redact_url(feed.url))
-            )
-        else:
-            self._start(runner)
+        await self._change(feed.id, lambda _old: feed)
 
     async def pause(self, feed_id: str) -> None:
-        runner = self._runners[feed_id]
-        await self.update(replace(runner.feed, paused=True))
+        """Close the feed's connection and keep it closed (state PAUSED) until resumed."""
+        await self._change(feed_id, lambda old: old if old.paused else replace(old, paused=True))
 
     async def resume(self, feed_id: str) -> None:
-        runner = self._runners[feed_id]
-        await self.update(replace(runner.feed, paused=False))
+        """Connect a paused feed again (from its stored cursor); a running feed is left alone."""
+        await self._change(feed_id, lambda old: replace(old, paused=False) if old.paused else old)
 
     async def reconnect(self, feed_id: str) -> None:
         """Drop the feed's connection and connect again now (also after a stop for credentials)."""
         runner = self._runners[feed_id]
-        if runner.feed.paused:
-            return
-        await self._halt(runner)
-        self._start(runner)
+        async with runner.lock:
+            if runner.removed or runner.feed.paused:
+                return
+            await self._halt(runner)
+            self._start_or_park(runner)
 
     async def pause_all(self) -> None:
-        for feed_id in list(self._runners):
-            await self.pause(feed_id)
+        await asyncio.gather(*(self.pause(feed_id) for feed_id in list(self._runners)))
 
     async def resume_all(self) -> None:
-        for feed_id in list(self._runners):
-            await self.resume(feed_id)
+        await asyncio.gather(*(self.resume(feed_id) for feed_id in list(self._runners)))
 
     async def reconnect_all(self) -> None:
-        for feed_id in list(self._runners):
-            await self.reconnect(feed_id)
+        await asyncio.gather(*(self.reconnect(feed_id) for feed_id in list(self._runners)))
 
     def wake_all(self) -> None:
         """Skip every pending reconnection wait (the network came back, the system resumed)."""
@@ -170,25 +228,75 @@ class Hub:
                 runner.source.reconnect_now()
 
     async def stop(self) -> None:
-        """Close every connection and wait for the tasks to end."""
-        await asyncio.gather(*(self._halt(r) for r in self._runners.values()))
+        """Close every connection and wait for the tasks to end; each feed ends STOPPED (closed)."""
+
+        async def stop_one(runner: _Runner) -> None:
+            async with runner.lock:
+                await self._halt(runner)
+                status = self.statuses.get(runner.feed.id)
+                if status is None or status.state not in (
+                    ConnectionState.STOPPED,
+                    ConnectionState.PAUSED,
+                ):
+                    self._set_status(
+                        runner,
+                        FeedStatus(
+                            state=ConnectionState.STOPPED,
+                            url=redact_url(runner.feed.url),
+                            message="closed",
+                            stop_reason=StopReason.CLOSED,
+                        ),
+                    )
+
+        await asyncio.gather(*(stop_one(r) for r in list(self._runners.values())))
 
     # -- running ----------------------------------------------------------------------
 
-    def _start(self, runner: _Runner) -> None:
-        runner.task = asyncio.create_task(self._run(runner), name=f"tidings-feed-{runner.feed.id}")
+    async def _change(self, feed_id: str, change: Callable[[Feed], Feed]) -> None:
+        """Apply ``change`` to the feed's current settings under its lock; restart if needed."""
+        runner = self._runners[feed_id]
+        async with runner.lock:
+            if runner.removed:
+                return
+            feed = change(runner.feed)
+            if feed == runner.feed and (runner.running or feed.paused):
+                return
+            await self._halt(runner)
+            runner.feed = feed
+            self._start_or_park(runner)
+
+    def _start_or_park(self, runner: _Runner) -> None:
+        feed = runner.feed
+        if feed.paused:
+            self._set_status(
+                runner, FeedStatus(state=ConnectionState.PAUSED, url=redact_url(feed.url))
+            )
+            return
+        # Every feed has a status from the start, before its task first runs.
+        self._set_status(
+            runner, FeedStatus(state=ConnectionState.CONNECTING, url=redact_url(feed.url))
+        )
+        runner.task = asyncio.create_task(self._run(runner, feed), name=f"tidings-feed-{feed.id}")
 
     async def _halt(self, runner: _Runner) -> None:
+        """End the runner's task (closing its connection) and wait for it, bounded."""
         task, runner.task = runner.task, None
-        if runner.source is not None:
-            runner.source.close()
-        if task is not None and not task.done():
+        source, runner.source = runner.source, None
+        if task is None or task.done():
+            return
+        if source is not None:
+            source.close()  # cancels the task it runs in, and ends with status STOPPED (closed)
+        if not task.cancelling():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        runner.source = None
+        # asyncio.wait neither raises the task's outcome nor cancels it if *we* are cancelled.
+        done, _ = await asyncio.wait({task}, timeout=HALT_TIMEOUT)
+        if not done:
+            logger.warning("feed %s did not stop within %g s", runner.feed.id, HALT_TIMEOUT)
 
-    def _set_status(self, feed: Feed, status: FeedStatus) -> None:
+    def _set_status(self, runner: _Runner, status: FeedStatus) -> None:
+        feed = runner.feed
+        if self._runners.get(feed.id) is not runner:
+            return  # a removed feed's last words
         self.statuses[feed.id] = status
         for sink in self._sinks:
             try:
@@ -196,57 +304,89 @@ class Hub:
             except Exception:
                 logger.exception("a status sink failed")
 
-    async def _run(self, runner: _Runner) -> None:
-        feed = runner.feed
+    def _deliver(self, feed: Feed, stored: Sequence[StoredEvent]) -> None:
+        if not stored:
+            return
+        for sink in self._sinks:
+            try:
+                sink.events_stored(feed, stored)
+            except Exception:
+                logger.exception("an event sink failed")
+
+    async def _record(
+        self, feed: Feed, events: Sequence[DecodedEvent], cursor: str, *, dedupe: bool
+    ) -> None:
+        """Store a batch with the cursor, then hand what was stored to the sinks."""
+        pending = asyncio.ensure_future(
+            self._store.record(feed.id, events, cursor=cursor, dedupe=dedupe)
+        )
+        # Its outcome reaches us through the shield below; if we stop waiting early,
+        # nobody else asks, so mark it seen.
+        pending.add_done_callback(_consume_outcome)
+        try:
+            stored = await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            # The commit goes on in the worker thread whatever happens here: wait for it
+            # (bounded) so that the sinks see what was stored, then stop as asked.
+            if not pending.done():
+                await asyncio.wait({pending}, timeout=RECORD_GRACE)
+            if pending.done() and not pending.cancelled() and pending.exception() is None:
+                self._deliver(feed, pending.result())
+            raise
+        self._deliver(feed, stored)
+
+    async def _run(self, runner: _Runner, feed: Feed) -> None:
         display = redact_url(feed.url)
+
+        def stopped(message: str, reason: StopReason) -> None:
+            self._set_status(
+                runner,
+                FeedStatus(
+                    state=ConnectionState.STOPPED, url=display, message=message, stop_reason=reason
+                ),
+            )
+
         try:
             cursor = await self._store.cursor(feed.id)
             auth = FeedAuth(feed, secrets=self._secrets, known=self._known)
             dedupe = feed.preset in STABLE_ID_PRESETS
+            source: EventSource
 
             async def on_events(events: Sequence[DecodedEvent]) -> None:
-                source = runner.source
-                stored = await self._store.record(
-                    feed.id,
-                    events,
-                    cursor=source.last_event_id if source is not None else None,
-                    dedupe=dedupe,
-                )
-                if stored:
-                    for sink in self._sinks:
-                        try:
-                            sink.events_stored(feed, stored)
-                        except Exception:
-                            logger.exception("an event sink failed")
+                # The source's last event ID after this read: the id the next request
+                # would send, so a restart resumes exactly where a reconnect would.
+                await self._record(feed, events, source.last_event_id, dedupe=dedupe)
 
             source = EventSource(
                 feed.url,
                 on_events=on_events,
-                on_status=lambda status: self._set_status(feed, status),
+                on_status=lambda status: self._set_status(runner, status),
                 headers=[(h.name, h.value) for h in feed.headers if not h.secret],
                 auth=auth if auth.needed else None,
                 last_event_id=cursor or "",
                 resume=bool(cursor),
                 policy=replace(self._policy, idle_timeout=feed.idle_timeout),
-                verify=ssl_context_for(feed),
+                verify=self._ssl.get(feed),
                 proxy=feed.proxy or None,
                 transport=self._transport_factory(feed) if self._transport_factory else None,
             )
+            if runner.task is not asyncio.current_task():
+                return  # halted while reading the cursor
             runner.source = source
             await source.run()
         except asyncio.CancelledError:
             raise
+        except sqlite3.Error as exc:
+            # Nothing of the failed batch was stored and the cursor did not move, so a
+            # reconnect (once the disk or lock is fixed) resumes without loss.
+            logger.error("feed %s: cannot write the history: %s", feed.id, exc)
+            stopped(
+                f"cannot write the history ({exc}); events are not stored: reconnect when fixed",
+                StopReason.FAILED,
+            )
         except (OSError, ssl.SSLError) as exc:
             # A CA file that cannot be read, for instance.
-            self._set_status(
-                feed,
-                FeedStatus(
-                    state=ConnectionState.STOPPED,
-                    url=display,
-                    message=f"cannot start: {exc}",
-                    stop_reason=StopReason.TLS,
-                ),
-            )
+            stopped(f"cannot start: {exc}", StopReason.TLS)
         except TidingsError as exc:
             reason = (
                 StopReason.KEYRING_UNAVAILABLE
@@ -255,20 +395,13 @@ class Hub:
                 if isinstance(exc, CredentialsError)
                 else StopReason.FAILED
             )
-            self._set_status(
-                feed,
-                FeedStatus(
-                    state=ConnectionState.STOPPED, url=display, message=str(exc), stop_reason=reason
-                ),
-            )
+            stopped(str(exc), reason)
         except Exception as exc:
             logger.exception("feed %s crashed", feed.id)
-            self._set_status(
-                feed,
-                FeedStatus(
-                    state=ConnectionState.STOPPED,
-                    url=display,
-                    message=f"internal error: {type(exc).__name__}",
-                    stop_reason=StopReason.FAILED,
-                ),
-            )
+            stopped(f"internal error: {type(exc).__name__}", StopReason.FAILED)
+
+
+def _consume_outcome(future: asyncio.Future[Any]) -> None:
+    """Mark a background future's exception as seen (it was logged where it mattered)."""
+    if not future.cancelled():
+        future.exception()
