@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from tidings import __version__
-from tidings.cli import listen, run
+from tidings.cli import doctor, feeds, listen, run
 from tidings.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -48,6 +48,8 @@ def build_parser() -> ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     listen.register(commands)
     run.register(commands)
+    feeds.register(commands)
+    doctor.register(commands)
     return parser
 
 

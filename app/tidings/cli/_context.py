@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tidings.core.config import Settings, load_settings, save_settings
+from tidings.cli._common import Messages
+from tidings.core.config import ConfigProblem, Settings, load_settings, save_settings
 from tidings.core.history import HistoryStore
+from tidings.core.models import AuthKind, Feed
 from tidings.core.paths import Paths
 from tidings.core.redact import KnownSecrets
-from tidings.core.secrets import KeyringStore, SecretStore
+from tidings.core.secrets import KeyringStore, SecretStore, auth_slot, header_slot
 
-__all__ = ["Context"]
+__all__ = ["PROBE_FEED_ID", "Context", "secret_slots"]
+
+# A keyring entry that never exists: a ``get`` of it proves the keyring answers and stores nothing.
+PROBE_FEED_ID = "tidings-probe"
+_PROBE_SLOT = "nonexistent"
+
+# Auth kinds whose secret lives in the keyring (``command`` prints its token; ``none`` has none).
+_KEYRING_AUTH = frozenset({AuthKind.BASIC, AuthKind.BEARER, AuthKind.HEADER, AuthKind.QUERY})
+
+
+def secret_slots(feed: Feed) -> list[str]:
+    """The keyring slots a feed's configuration needs: its auth secret, then its secret headers."""
+    slots = [auth_slot()] if feed.auth.kind in _KEYRING_AUTH else []
+    slots += [header_slot(h.name) for h in feed.headers if h.secret]
+    return slots
 
 
 @dataclass
@@ -22,6 +39,7 @@ class Context:
     paths: Paths
     known: KnownSecrets = field(default_factory=KnownSecrets)
     keyring_timeout: float = 10.0
+    messages: Messages = field(default_factory=Messages)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Context:
@@ -32,18 +50,43 @@ class Context:
             known=known if isinstance(known, KnownSecrets) else KnownSecrets(),
         )
 
+    # -- settings -------------------------------------------------------------------
+
     def load_settings(self) -> Settings:
         """The settings file as it is (problems included; a missing file is no feeds)."""
         return load_settings(self.paths.settings_file)
+
+    def load_settings_reporting(self) -> Settings:
+        """:meth:`load_settings`, saying each problem of the file on stderr."""
+        settings = self.load_settings()
+        self.report_problems(settings.problems)
+        return settings
+
+    def report_problems(self, problems: Sequence[ConfigProblem]) -> None:
+        """One stderr line per problem of the settings file: which file, line or key, and what."""
+        for problem in problems:
+            self.messages.say(f"settings: {problem}")
 
     def save_settings(self, settings: Settings) -> None:
         """Save atomically; raises ConfigError when the file on disk must not be overwritten."""
         save_settings(self.paths.settings_file, settings)
 
+    # -- keyring ----------------------------------------------------------------------
+
     def secrets(self) -> SecretStore:
         """The OS keyring (never a plaintext file)."""
         return KeyringStore(timeout=self.keyring_timeout)
 
+    async def probe_keyring(self, store: SecretStore) -> None:
+        """Raise SecretStoreError unless the keyring answers (a get of a key that never exists)."""
+        await store.get(PROBE_FEED_ID, _PROBE_SLOT)
+
+    # -- history ----------------------------------------------------------------------
+
     def history(self) -> HistoryStore:
         """The history store (open it with ``async with``)."""
         return HistoryStore(self.paths.history_db)
+
+    def history_exists(self) -> bool:
+        """Whether a history store was ever created (reading commands never create one)."""
+        return self.paths.history_db.exists()
