@@ -28,6 +28,7 @@ from tidings.core.decoder import DecodedEvent
 from tidings.core.demo import DemoServer
 from tidings.core.errors import UsageError
 from tidings.core.models import ConnectionPolicy, ConnectionState, FeedStatus, StopReason
+from tidings.core.presets import MapContext, Preset, get_preset, preset_names
 from tidings.core.sse import EventSource, validate_header, validate_url
 
 __all__ = ["read_headers", "register", "run"]
@@ -78,6 +79,13 @@ def register(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
         metavar="SECONDS",
         help="reconnect after this long without a byte (default: %(default)g)",
     )
+    listen.add_argument(
+        "--preset",
+        choices=preset_names(),
+        metavar="NAME",
+        help="shape the request and show each event's notification as this kind of server "
+        f"would ({', '.join(preset_names())}); no feed rules apply",
+    )
     # Hidden: the demo's pace, so tests and screencasts need not wait.
     listen.add_argument("--demo-interval", type=positive_float, default=1.5, help=argparse.SUPPRESS)
     listen.set_defaults(handler=run)
@@ -125,6 +133,8 @@ class _Printer(Messages):
         self._as_json = as_json
         self._out = out
         self._remaining = max_events
+        self.preset: Preset | None = None
+        self.context = MapContext()
         self.source: EventSource | None = None
         self.stdout_closed = False
         self._was_open = False
@@ -133,7 +143,9 @@ class _Printer(Messages):
         if self._remaining is not None:
             events = events[: self._remaining]
             self._remaining -= len(events)
-        if self._as_json:
+        if self.preset is not None:
+            blob = "".join([self._with_preset(e, self.preset) for e in events])
+        elif self._as_json:
             # Same bytes as json.dumps({...}, ensure_ascii=False), without the per-call
             # overhead of building a dict and an encoder: this is the hot path.
             q = _json_string
@@ -159,6 +171,25 @@ class _Printer(Messages):
     def _close(self) -> None:
         if self.source is not None:
             self.source.close()
+
+    def _with_preset(self, event: DecodedEvent, preset: Preset) -> str:
+        """The event with the preset's mapping (no feed rules: listen has no feed)."""
+        mapped = preset.map(event, self.context)
+        note = mapped.notification
+        if mapped.stop is not None and self.source is not None:
+            self.source.stop(mapped.stop.reason, mapped.stop.message)
+        if self._as_json:
+            line = {
+                "event": event.type,
+                "data": event.data,
+                "id": event.id,
+                "notification": None if note is None else note.to_json(),
+            }
+            return json.dumps(line, ensure_ascii=False) + "\n"
+        text = self._human(event)
+        if note is None:
+            return text + f"    (no notification: {mapped.reason or 'dropped by the preset'})\n"
+        return text + f"    -> [{note.urgency.value}] {note.title}: {note.short_body}\n"
 
     @staticmethod
     def _human(event: DecodedEvent) -> str:
@@ -192,9 +223,19 @@ async def _listen(args: argparse.Namespace, printer: _Printer) -> int:
     else:
         url = args.url
         validate_url(url)
+    preset: Preset | None = None
+    if args.preset is not None:
+        preset = get_preset(args.preset)  # the name was checked by argparse
+        url = preset.normalize_url(url)
+        validate_url(url)
+        printer.preset = preset
+        printer.context = MapContext(url=url)
     policy = ConnectionPolicy(idle_timeout=args.idle_timeout)
     source = EventSource(
         url,
+        prepare_url=None
+        if preset is None or preset.uses_last_event_id()
+        else (lambda u: preset.request_url(u, None)),
         on_events=printer.events,
         on_status=printer.status,
         headers=headers,

@@ -19,11 +19,12 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from tidings.core.decoder import DecodedEvent
+from tidings.core.notification import Notification
 
 __all__ = ["SCHEMA_VERSION", "HistoryStore", "StoredEvent"]
 
@@ -76,6 +77,12 @@ class StoredEvent:
     has_own_id: bool
     received_at: float
     read: bool = False
+    notification: Notification | None = field(default=None, compare=False)
+    """What the preset (and later the rules) made of it; not yet persisted."""
+    reason: str = field(default="", compare=False)
+    """Why there is no notification (keep-alive, control, muted...)."""
+    batch_index: int = field(default=-1, compare=False)
+    """Its position in the batch given to :meth:`HistoryStore.record` (to line results up)."""
 
 
 class HistoryStore:
@@ -135,14 +142,24 @@ class HistoryStore:
         events: Sequence[DecodedEvent],
         *,
         cursor: str | None,
-        dedupe: bool,
+        dedupe: bool = False,
+        dedupe_ids: Sequence[str | None] | None = None,
     ) -> list[StoredEvent]:
         """Store events and the feed's cursor in one transaction; return those newly stored.
 
         With ``dedupe``, an event whose own block carried an id already stored
-        for this feed is dropped (a replay).
+        for this feed is dropped (a replay). ``dedupe_ids`` (one per event,
+        ``None`` for "never a duplicate") replaces that rule with the ids a
+        preset names, such as ntfy's message ids, which are not SSE ids.
         """
-        return await self._run(lambda: self._record_sync(feed_id, events, cursor, dedupe))
+        if dedupe_ids is not None and len(dedupe_ids) != len(events):
+            raise ValueError("dedupe_ids must name one id (or None) per event")
+        ids = (
+            list(dedupe_ids)
+            if dedupe_ids is not None
+            else [e.id if (dedupe and e.has_own_id and e.id) else None for e in events]
+        )
+        return await self._run(lambda: self._record_sync(feed_id, events, cursor, ids))
 
     async def cursor(self, feed_id: str) -> str | None:
         """The feed's resume cursor (its last event ID), or ``None`` when it never had one."""
@@ -200,15 +217,18 @@ class HistoryStore:
             self._db = None
 
     def _record_sync(
-        self, feed_id: str, events: Sequence[DecodedEvent], cursor: str | None, dedupe: bool
+        self,
+        feed_id: str,
+        events: Sequence[DecodedEvent],
+        cursor: str | None,
+        dedupe_ids: Sequence[str | None],
     ) -> list[StoredEvent]:
         db = self._conn()
         now = self._clock()
         stored: list[StoredEvent] = []
         db.execute("BEGIN IMMEDIATE")
         try:
-            for event in events:
-                dedupe_id = event.id if (dedupe and event.has_own_id and event.id) else None
+            for index, (event, dedupe_id) in enumerate(zip(events, dedupe_ids, strict=True)):
                 cur = db.execute(
                     _INSERT_EVENT,
                     (feed_id, event.type, event.data, event.id, event.has_own_id, dedupe_id, now),
@@ -224,6 +244,7 @@ class HistoryStore:
                             event_id=event.id,
                             has_own_id=event.has_own_id,
                             received_at=now,
+                            batch_index=index,
                         )
                     )
             if cursor is not None:

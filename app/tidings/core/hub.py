@@ -13,6 +13,7 @@ import asyncio
 import logging
 import sqlite3
 import ssl
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +27,8 @@ from tidings.core.decoder import DecodedEvent
 from tidings.core.errors import CredentialsError, SecretStoreError, TidingsError
 from tidings.core.history import HistoryStore, StoredEvent
 from tidings.core.models import ConnectionPolicy, ConnectionState, Feed, FeedStatus, StopReason
+from tidings.core.notification import Notification
+from tidings.core.presets import MapContext, Mapped, Preset, get_preset
 from tidings.core.redact import KnownSecrets, redact_url
 from tidings.core.secrets import SecretStore
 from tidings.core.sse import EventSource
@@ -106,6 +109,8 @@ class _Runner:
         self.source: EventSource | None = None
         self.lock = asyncio.Lock()
         self.removed = False
+        # Short jobs started from status callbacks (gap entries); kept so they are not lost.
+        self.side_tasks: set[asyncio.Future[None]] = set()
 
     @property
     def running(self) -> bool:
@@ -314,11 +319,18 @@ class Hub:
                 logger.exception("an event sink failed")
 
     async def _record(
-        self, feed: Feed, events: Sequence[DecodedEvent], cursor: str, *, dedupe: bool
+        self,
+        feed: Feed,
+        events: Sequence[DecodedEvent],
+        cursor: str | None,
+        *,
+        mapped: Sequence[Mapped],
     ) -> None:
         """Store a batch with the cursor, then hand what was stored to the sinks."""
         pending = asyncio.ensure_future(
-            self._store.record(feed.id, events, cursor=cursor, dedupe=dedupe)
+            self._store.record(
+                feed.id, events, cursor=cursor, dedupe_ids=[m.dedupe_id for m in mapped]
+            )
         )
         # Its outcome reaches us through the shield below; if we stop waiting early,
         # nobody else asks, so mark it seen.
@@ -331,9 +343,18 @@ class Hub:
             if not pending.done():
                 await asyncio.wait({pending}, timeout=RECORD_GRACE)
             if pending.done() and not pending.cancelled() and pending.exception() is None:
-                self._deliver(feed, pending.result())
+                self._deliver(feed, _with_decisions(pending.result(), mapped))
             raise
-        self._deliver(feed, stored)
+        self._deliver(feed, _with_decisions(stored, mapped))
+
+    async def _record_gap(self, feed: Feed, entry: DecodedEvent) -> None:
+        """A visible "possible gap" entry in the log (the cursor does not move)."""
+        try:
+            await self._record(
+                feed, [entry], None, mapped=[Mapped(notification=None, reason="gap")]
+            )
+        except Exception:
+            logger.exception("feed %s: cannot record a gap entry", feed.id)
 
     async def _run(self, runner: _Runner, feed: Feed) -> None:
         display = redact_url(feed.url)
@@ -347,24 +368,50 @@ class Hub:
             )
 
         try:
+            preset = get_preset(feed.preset)
             cursor = await self._store.cursor(feed.id)
             auth = FeedAuth(feed, secrets=self._secrets, known=self._known)
-            dedupe = feed.preset in STABLE_ID_PRESETS
+            context = MapContext(feed_id=feed.id, feed_name=feed.name, url=feed.url)
+            uses_last_event_id = preset.uses_last_event_id()
+            # The preset's own cursor (ntfy's message id) where it does not use Last-Event-ID.
+            own_cursor = [None if uses_last_event_id else cursor]
+            gap = _GapWatch(preset)
             source: EventSource
 
             async def on_events(events: Sequence[DecodedEvent]) -> None:
-                # The source's last event ID after this read: the id the next request
-                # would send, so a restart resumes exactly where a reconnect would.
-                await self._record(feed, events, source.last_event_id, dedupe=dedupe)
+                mapped = [_map(preset, e, context) for e in events]
+                if uses_last_event_id:
+                    # The source's last event ID after this read: the id the next request
+                    # would send, so a restart resumes exactly where a reconnect would.
+                    batch_cursor: str | None = source.last_event_id
+                else:
+                    for m in mapped:
+                        if m.cursor is not None:
+                            own_cursor[0] = m.cursor
+                    batch_cursor = own_cursor[0]
+                await self._record(feed, events, batch_cursor, mapped=mapped)
+                for m in mapped:
+                    if m.stop is not None:
+                        source.stop(m.stop.reason, m.stop.message)
+                        break
+
+            def on_status(status: FeedStatus) -> None:
+                self._set_status(runner, status)
+                entry = gap.observe(status, last_event_id=source.last_event_id)
+                if entry is not None:
+                    runner.side_tasks.add(asyncio.ensure_future(self._record_gap(feed, entry)))
 
             source = EventSource(
-                feed.url,
+                preset.normalize_url(feed.url),
                 on_events=on_events,
-                on_status=lambda status: self._set_status(runner, status),
+                on_status=on_status,
+                prepare_url=None
+                if uses_last_event_id
+                else (lambda url: preset.request_url(url, own_cursor[0])),
                 headers=[(h.name, h.value) for h in feed.headers if not h.secret],
                 auth=auth if auth.needed else None,
-                last_event_id=cursor or "",
-                resume=bool(cursor),
+                last_event_id=(cursor or "") if uses_last_event_id else "",
+                resume=bool(cursor) and uses_last_event_id,
                 policy=replace(self._policy, idle_timeout=feed.idle_timeout),
                 verify=self._ssl.get(feed),
                 proxy=feed.proxy or None,
@@ -387,6 +434,9 @@ class Hub:
         except (OSError, ssl.SSLError) as exc:
             # A CA file that cannot be read, for instance.
             stopped(f"cannot start: {exc}", StopReason.TLS)
+        except KeyError as exc:
+            # An unknown preset name (the settings file validates them; this is a guard).
+            stopped(str(exc.args[0]) if exc.args else "unknown preset", StopReason.FAILED)
         except TidingsError as exc:
             reason = (
                 StopReason.KEYRING_UNAVAILABLE
@@ -399,6 +449,75 @@ class Hub:
         except Exception as exc:
             logger.exception("feed %s crashed", feed.id)
             stopped(f"internal error: {type(exc).__name__}", StopReason.FAILED)
+
+
+def _map(preset: Preset, event: DecodedEvent, context: MapContext) -> Mapped:
+    """The preset's mapping; a preset that fails on odd data shows the event raw instead."""
+    try:
+        return preset.map(event, context)
+    except Exception:
+        logger.exception("preset %s failed on an event of feed %s", preset.name, context.feed_id)
+        return Mapped(
+            notification=Notification(
+                title=context.feed_name or event.type, body=event.data, feed_id=context.feed_id
+            ),
+            bad_payload=True,
+        )
+
+
+def _with_decisions(stored: Sequence[StoredEvent], mapped: Sequence[Mapped]) -> list[StoredEvent]:
+    """The stored events with what the preset made of each."""
+    return [
+        replace(
+            s, notification=mapped[s.batch_index].notification, reason=mapped[s.batch_index].reason
+        )
+        if 0 <= s.batch_index < len(mapped)
+        else s
+        for s in stored
+    ]
+
+
+GAP_EVENT_TYPE = "tidings:gap"
+
+
+class _GapWatch:
+    """Notices a reconnect after a loss on a feed whose server cannot replay what was missed."""
+
+    def __init__(self, preset: Preset, clock: Callable[[], float] = time.time) -> None:
+        self._preset = preset
+        self._clock = clock
+        self._was_open = False
+        self._lost_at: float | None = None
+
+    def observe(self, status: FeedStatus, *, last_event_id: str) -> DecodedEvent | None:
+        state = status.state
+        if state is ConnectionState.OPEN:
+            lost_at, self._lost_at = self._lost_at, None
+            self._was_open = True
+            replays = self._preset.replays
+            if replays is None:
+                replays = bool(last_event_id)  # a server that sends ids can be asked to replay
+            if lost_at is not None and not replays:
+                start = _iso(lost_at)
+                end = _iso(self._clock())
+                return DecodedEvent(
+                    GAP_EVENT_TYPE,
+                    f"possible gap from {start} to {end}: this server cannot replay events "
+                    "sent while Tidings was disconnected",
+                    "",
+                    False,
+                )
+        elif (
+            state in (ConnectionState.RETRYING, ConnectionState.CONNECTING)
+            and self._was_open
+            and self._lost_at is None
+        ):
+            self._lost_at = self._clock()
+        return None
+
+
+def _iso(when: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
 
 
 def _consume_outcome(future: asyncio.Future[Any]) -> None:

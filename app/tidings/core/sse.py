@@ -164,6 +164,7 @@ class EventSource:
         transport: httpx.AsyncBaseTransport | None = None,
         auth: httpx.Auth | None = None,
         proxy: str | None = None,
+        prepare_url: Callable[[httpx.URL], httpx.URL] | None = None,
         user_agent: str = DEFAULT_USER_AGENT,
         random: Callable[[], float] = _random.random,
         clock: Callable[[], float] = time.time,
@@ -187,6 +188,8 @@ class EventSource:
         self._transport = transport
         self._auth = auth
         self._proxy = proxy
+        self._prepare_url = prepare_url
+        self._stop_with: tuple[StopReason, str] | None = None
         self._user_agent = user_agent
         self._clock = clock
         self._monotonic = monotonic
@@ -231,6 +234,12 @@ class EventSource:
                 current = None
             if task is not current:
                 task.cancel()
+
+    def stop(self, reason: StopReason, message: str) -> None:
+        """Stop for good because of what the stream said (a preset's control event)."""
+        if self._stop_with is None:
+            self._stop_with = (reason, message)
+        self.close()
 
     def reconnect_now(self) -> None:
         """Skip the rest of a pending reconnection wait (network back, system resumed)."""
@@ -314,6 +323,8 @@ class EventSource:
         self, reason: StopReason, message: str, http_status: int | None = None
     ) -> FeedStatus:
         self._closed = True
+        if reason is StopReason.CLOSED and self._stop_with is not None:
+            reason, message = self._stop_with
         self._emit(
             ConnectionState.STOPPED, message=message, stop_reason=reason, http_status=http_status
         )
@@ -371,7 +382,8 @@ class EventSource:
 
     async def _open(self, client: httpx.AsyncClient, *, first: bool) -> httpx.Response | _Outcome:
         """Send the request and follow redirects (bounded); return the final response."""
-        url = self._url
+        # A preset may shape each attempt (ntfy's since=<cursor>); the feed's URL stays the base.
+        url = self._url if self._prepare_url is None else self._prepare_url(self._url)
         start_origin = _origin(url)
         same_origin = True
         visited = {str(url)}
