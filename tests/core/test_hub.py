@@ -10,6 +10,7 @@ one request.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import time
 from collections import defaultdict
@@ -601,17 +602,50 @@ async def test_restart_resumes_from_the_stored_cursor(env: Env) -> None:
             await reopened.close()
 
 
+def replaying_ntfy(total: int) -> Reply:
+    """ntfy past an expired since= id: its whole cache at every connection, then closes.
+
+    ntfy's wire format: an ``open`` event, then messages as bare ``data:`` JSON
+    with the message id inside and no SSE ``id:`` line.
+    """
+    opened = (
+        b'event: open\ndata: {"id":"k5lPzQVa3Rn0","time":1717171700,"event":"open","topic":"r"}\n\n'
+    )
+    blob = opened + b"".join(
+        (
+            f'data: {{"id":"m{n:011d}","time":{1717171700 + n},"event":"message",'
+            f'"topic":"r","message":"event {n}"}}\n\n'
+        ).encode()
+        for n in range(1, total + 1)
+    )
+    return Reply(body=[blob[: len(blob) // 2], blob[len(blob) // 2 :]], end="close")
+
+
+def message_numbers(events: Sequence[StoredEvent]) -> list[int]:
+    """N of each stored "event N" message (ntfy's in its JSON, Mercure's as the data)."""
+    numbers = []
+    for event in events:
+        if event.type == "message":
+            found = re.search(r"event (\d+)", event.data)
+            assert found is not None, event.data
+            numbers.append(int(found.group(1)))
+    return sorted(numbers)
+
+
 @pytest.mark.parametrize("preset", ["ntfy", "mercure"])
 async def test_replayed_backlog_is_deduplicated_for_stable_ids(env: Env, preset: str) -> None:
     """A server replaying its whole backlog on every connection and restart: stored once each."""
     total = 30
-    async with ScriptedServer(Paths(r=replaying(total))) as server:
+    # ntfy subscribes at /r/sse (the preset adds /sse to the topic URL), Mercure at /r.
+    routes = Paths(r=replaying(total), r_sse=replaying_ntfy(total))
+    async with ScriptedServer(routes) as server:
         hub = env.hub()
         hub.add(feed(server, "r", preset=preset))
         await server.wait_for_requests(3)
-        await env.sink.wait_for(lambda: env.sink.count("r") >= total)
+        await env.sink.wait_for(lambda: len(message_numbers(env.sink.events["r"])) >= total)
         await hub.stop()
-        assert await stored_ids(env.store, "r") == list(range(1, total + 1))
+        stored = await env.store.recent("r", limit=100_000)
+        assert message_numbers(stored) == list(range(1, total + 1))
 
         again = env.hub()
         again.add(feed(server, "r", preset=preset))
@@ -619,8 +653,16 @@ async def test_replayed_backlog_is_deduplicated_for_stable_ids(env: Env, preset:
         await server.wait_for_requests(seen + 2)
         await asyncio.sleep(0.1)
         await again.stop()
-        assert await stored_ids(env.store, "r") == list(range(1, total + 1))
-        assert env.sink.count("r") == total  # the sinks never saw a replay
+        stored = await env.store.recent("r", limit=100_000)
+        assert message_numbers(stored) == list(range(1, total + 1))
+        # The sinks never saw a replayed message.
+        assert message_numbers(env.sink.events["r"]) == list(range(1, total + 1))
+        if preset == "ntfy":
+            assert {r.target.split("?", 1)[0] for r in server.requests} == {"/r/sse"}
+            # Every reconnect asked for what came after the last message seen.
+            assert [r.target.partition("?")[2] for r in server.requests][1:] == [
+                f"since=m{total:011d}"
+            ] * (len(server.requests) - 1)
 
 
 async def test_replayed_backlog_is_kept_for_plain_ids(env: Env) -> None:
