@@ -19,6 +19,20 @@ people to read and edit::
     [feeds.auth]
     kind = "bearer"
 
+    [feeds.rules]                 # what may pop up (everything is logged anyway)
+    notifications = true          # leave out for the preset's default (off for eventstreams)
+    event_types = ["push"]        # empty or left out: every type
+    filter = "deploy|fail(ed|ure)"  # a regular expression searched in title, body and data
+    min_urgency = "normal"        # low, normal or critical
+    muted_until = 2026-05-01T08:00:00+02:00  # or "forever" (until unmuted)
+
+    [quiet_hours]                 # one for all feeds; may come before or after the feeds
+    enabled = true
+    days = ["mon", "tue", "wed", "thu", "fri"]  # the day a period starts on; default: all
+    start = "22:00"               # a period that ends before it starts crosses midnight
+    end = "07:00"
+    break_through = "critical"    # these still pop up during quiet hours
+
 A broken file is never overwritten or reset. Syntax errors name the line;
 semantic problems name the key (``feeds[2].url``, counted from 0) and the line
 of the feed's ``[[feeds]]`` header. Feeds that are fine load; feeds that are
@@ -40,6 +54,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime as dt
 import hashlib
 import math
 import os
@@ -56,8 +71,19 @@ from typing import Any
 import tomli_w
 
 from tidings.core.errors import ConfigError, InvalidURLError, UsageError
-from tidings.core.models import Auth, AuthKind, Feed, Header, TlsOptions
+from tidings.core.models import (
+    MUTED_FOREVER,
+    Auth,
+    AuthKind,
+    Feed,
+    FeedRules,
+    Header,
+    QuietHours,
+    TlsOptions,
+)
+from tidings.core.notification import Urgency
 from tidings.core.redact import redact_url
+from tidings.core.rules import compile_filter
 from tidings.core.sse import validate_header, validate_url
 
 __all__ = [
@@ -70,6 +96,10 @@ __all__ = [
     "feed_to_dict",
     "load_settings",
     "new_feed_id",
+    "quiet_hours_from_dict",
+    "quiet_hours_to_dict",
+    "rules_from_dict",
+    "rules_to_dict",
     "save_settings",
 ]
 
@@ -143,12 +173,27 @@ class Settings:
     in its place (after that many of :attr:`feeds`), so problems keep naming the same index."""
     schema_version: int = SCHEMA_VERSION
     """The version a save writes: the version the file was loaded (or migrated) to."""
+    quiet_hours: QuietHours = field(default_factory=QuietHours)
+    """The ``[quiet_hours]`` table (off when absent or invalid)."""
+    kept_quiet_hours: Any = None
+    """A ``[quiet_hours]`` table that did not validate: written back unchanged until
+    :meth:`with_quiet_hours` replaces it."""
 
     def feed(self, feed_id: str) -> Feed | None:
         return next((f for f in self.feeds if f.id == feed_id), None)
 
     def with_feeds(self, feeds: Sequence[Feed]) -> Settings:
         return replace(self, feeds=tuple(feeds))
+
+    def with_feed(self, feed: Feed) -> Settings:
+        """These settings with ``feed`` replacing the feed of the same id (or added at the end)."""
+        if self.feed(feed.id) is None:
+            return replace(self, feeds=(*self.feeds, feed))
+        return replace(self, feeds=tuple(feed if f.id == feed.id else f for f in self.feeds))
+
+    def with_quiet_hours(self, quiet_hours: QuietHours) -> Settings:
+        """These settings with new quiet hours (replacing a table that did not validate)."""
+        return replace(self, quiet_hours=quiet_hours, kept_quiet_hours=None)
 
 
 def new_feed_id() -> str:
@@ -212,7 +257,7 @@ def load_settings(
             )
         )
     if version == current:
-        return _validate(path, doc, current, _feed_lines(text))
+        return _validate(path, doc, current, _feed_lines(text), _quiet_line(text))
     return _migrate(path, raw=raw, doc=doc, version=version, current=current, migrations=migrations)
 
 
@@ -229,11 +274,18 @@ def _toml_error_line(message: str, text: str) -> int:
 
 
 _FEED_HEADER_RE = re.compile(r"^[ \t]*\[\[[ \t]*feeds[ \t]*\]\]")
+_QUIET_HEADER_RE = re.compile(r"^[ \t]*\[[ \t]*quiet_hours[ \t]*\]")
 
 
 def _feed_lines(text: str) -> list[int]:
     """The line of each ``[[feeds]]`` header, when the feeds are written that way."""
     return [n for n, line in enumerate(text.splitlines(), 1) if _FEED_HEADER_RE.match(line)]
+
+
+def _quiet_line(text: str) -> int | None:
+    """The line of the ``[quiet_hours]`` header, when there is one."""
+    lines = [n for n, line in enumerate(text.splitlines(), 1) if _QUIET_HEADER_RE.match(line)]
+    return lines[0] if len(lines) == 1 else None
 
 
 def _migrate(
@@ -307,7 +359,7 @@ def _reread(path: Path, migrated: Settings) -> Settings:
         return migrated
     if doc.get("schema_version") != migrated.schema_version:
         return migrated
-    return _validate(path, doc, migrated.schema_version, _feed_lines(text))
+    return _validate(path, doc, migrated.schema_version, _feed_lines(text), _quiet_line(text))
 
 
 def _backup(path: Path, raw: bytes, version: int) -> Path:
@@ -326,12 +378,26 @@ def _backup(path: Path, raw: bytes, version: int) -> Path:
 
 
 _FEED_KEYS = frozenset(
-    {"id", "name", "url", "preset", "paused", "auth", "headers", "tls", "proxy", "idle_timeout"}
+    {
+        "id",
+        "name",
+        "url",
+        "preset",
+        "paused",
+        "auth",
+        "headers",
+        "tls",
+        "proxy",
+        "idle_timeout",
+        "rules",
+    }
 )
 _AUTH_KEYS = frozenset({"kind", "username", "header_name", "query_param", "command"})
 _HEADER_KEYS = frozenset({"name", "value", "secret"})
 _TLS_KEYS = frozenset({"verify", "ca_file"})
-_TOP_KEYS = frozenset({"schema_version", "feeds"})
+_RULES_KEYS = frozenset({"notifications", "event_types", "filter", "min_urgency", "muted_until"})
+_QUIET_KEYS = frozenset({"enabled", "days", "start", "end", "break_through"})
+_TOP_KEYS = frozenset({"schema_version", "feeds", "quiet_hours"})
 
 
 class _InvalidError(ValueError):
@@ -343,7 +409,13 @@ class _InvalidError(ValueError):
         self.message = message
 
 
-def _validate(path: Path, doc: dict[str, Any], version: int, feed_lines: list[int]) -> Settings:
+def _validate(
+    path: Path,
+    doc: dict[str, Any],
+    version: int,
+    feed_lines: list[int],
+    quiet_line: int | None = None,
+) -> Settings:
     problems: list[ConfigProblem] = []
     extra = {k: v for k, v in doc.items() if k not in _TOP_KEYS}
     problems.extend(
@@ -355,6 +427,23 @@ def _validate(path: Path, doc: dict[str, Any], version: int, feed_lines: list[in
         )
         for key in sorted(extra)
     )
+    quiet_hours = QuietHours()
+    kept_quiet: Any = None
+    if "quiet_hours" in doc:
+        raw_quiet = doc["quiet_hours"]
+        try:
+            quiet_hours = quiet_hours_from_dict(raw_quiet)
+        except _InvalidError as exc:
+            problems.append(
+                ConfigProblem(
+                    path,
+                    exc.where,
+                    f"{exc.message}; quiet hours are off until this is fixed (the table is "
+                    "kept in the file as it is)",
+                    quiet_line,
+                )
+            )
+            kept_quiet = raw_quiet
     raw_feeds = doc.get("feeds", [])
     if not isinstance(raw_feeds, list):
         problem = ConfigProblem(
@@ -368,6 +457,8 @@ def _validate(path: Path, doc: dict[str, Any], version: int, feed_lines: list[in
             unsaveable=str(problem),
             extra=extra,
             schema_version=version,
+            quiet_hours=quiet_hours,
+            kept_quiet_hours=kept_quiet,
         )
     if len(feed_lines) != len(raw_feeds):
         feed_lines = []
@@ -417,6 +508,8 @@ def _validate(path: Path, doc: dict[str, Any], version: int, feed_lines: list[in
         unsaveable=unsaveable,
         kept_positions=tuple(positions),
         schema_version=version,
+        quiet_hours=quiet_hours,
+        kept_quiet_hours=kept_quiet,
     )
 
 
@@ -530,6 +623,7 @@ def feed_from_dict(table: Mapping[str, Any], *, where: str = "feed") -> Feed:
     auth = _auth_from(table.get("auth", {}), f"{where}.auth")
     headers = _headers_from(table.get("headers", []), f"{where}.headers")
     tls = _tls_from(table.get("tls", {}), f"{where}.tls")
+    rules = rules_from_dict(table.get("rules", {}), where=f"{where}.rules")
     return Feed(
         id=feed_id,
         name=name,
@@ -541,6 +635,7 @@ def feed_from_dict(table: Mapping[str, Any], *, where: str = "feed") -> Feed:
         tls=tls,
         proxy=proxy,
         idle_timeout=idle,
+        rules=rules,
     )
 
 
@@ -636,6 +731,156 @@ def _tls_from(table: object, where: str) -> TlsOptions:
     )
 
 
+_URGENCIES = ", ".join(f'"{u.value}"' for u in Urgency)
+_DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_TIME_RE = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+
+
+def _urgency_from(table: Mapping[str, Any], key: str, default: Urgency, where: str) -> Urgency:
+    text = _get(table, key, str, default.value, where)
+    try:
+        return Urgency(text.lower())
+    except ValueError:
+        raise _InvalidError(
+            f"{where}.{key}", f"unknown urgency {text!r}; the known ones are {_URGENCIES}"
+        ) from None
+
+
+def rules_from_dict(table: object, *, where: str = "rules") -> FeedRules:
+    """Validate a feed's ``rules`` table; raise a ``ValueError`` whose message names the key."""
+    if not isinstance(table, dict):
+        raise _InvalidError(
+            where,
+            f'must be a table, for example {{ min_urgency = "normal" }}, not {_describe(table)}',
+        )
+    _check_keys(table, _RULES_KEYS, where)
+    notifications = None
+    if "notifications" in table:
+        notifications = _get(table, "notifications", bool, None, where)
+    types = _get(table, "event_types", list, [], where)
+    for index, item in enumerate(types):
+        if not isinstance(item, str) or not item:
+            raise _InvalidError(
+                f"{where}.event_types[{index}]",
+                f'must be an event type in quotes, such as "message", not {_describe(item)}',
+            )
+    pattern = _get(table, "filter", str, "", where)
+    if pattern:
+        try:
+            compile_filter(pattern)
+        except re.error as exc:
+            raise _InvalidError(
+                f"{where}.filter",
+                f"not a valid regular expression ({exc}); in TOML, write it in single "
+                "quotes ('...') so backslashes stay as they are",
+            ) from None
+    return FeedRules(
+        notifications=notifications,
+        event_types=tuple(dict.fromkeys(types)),
+        text_filter=pattern,
+        min_urgency=_urgency_from(table, "min_urgency", Urgency.LOW, where),
+        muted_until=_muted_until_from(table, where),
+    )
+
+
+def _muted_until_from(table: Mapping[str, Any], where: str) -> float | None:
+    if "muted_until" not in table:
+        return None
+    value = table["muted_until"]
+    if value == "forever":
+        return MUTED_FOREVER
+    if isinstance(value, dt.datetime):
+        # A date-time without an offset is local time, as a person means it.
+        return value.timestamp()
+    raise _InvalidError(
+        f"{where}.muted_until",
+        "must be a date and time such as 2026-05-01T08:00:00+02:00 (without quotes), or "
+        f'"forever" to stay muted until unmuted, not {_describe(value)}',
+    )
+
+
+def rules_to_dict(rules: FeedRules) -> dict[str, Any]:
+    """The ``rules`` table of a feed, defaults left out (empty when every rule is the default)."""
+    table: dict[str, Any] = {}
+    if rules.notifications is not None:
+        table["notifications"] = rules.notifications
+    if rules.event_types:
+        table["event_types"] = list(rules.event_types)
+    if rules.text_filter:
+        table["filter"] = rules.text_filter
+    if rules.min_urgency is not Urgency.LOW:
+        table["min_urgency"] = rules.min_urgency.value
+    if rules.muted_until is not None:
+        if math.isinf(rules.muted_until):
+            table["muted_until"] = "forever"
+        else:
+            when = dt.datetime.fromtimestamp(rules.muted_until).astimezone()
+            table["muted_until"] = when
+    return table
+
+
+def _time_from(table: Mapping[str, Any], key: str, default: dt.time, where: str) -> dt.time:
+    value = table.get(key, default)
+    if isinstance(value, dt.time):
+        if value.tzinfo is not None:
+            value = value.replace(tzinfo=None)
+        return value.replace(second=0, microsecond=0)
+    if isinstance(value, str):
+        match = _TIME_RE.fullmatch(value.strip())
+        if match:
+            return dt.time(int(match.group(1)), int(match.group(2)))
+    raise _InvalidError(
+        f"{where}.{key}",
+        f'must be a time of day such as "22:00" (24-hour clock), not '
+        f"{'that text' if isinstance(value, str) else _describe(value)}",
+    )
+
+
+def quiet_hours_from_dict(table: object, *, where: str = "quiet_hours") -> QuietHours:
+    """Validate the ``[quiet_hours]`` table; raise a ``ValueError`` whose message names the key."""
+    if not isinstance(table, dict):
+        raise _InvalidError(
+            where,
+            f'must be a table, for example {{ start = "22:00", end = "07:00" }}, '
+            f"not {_describe(table)}",
+        )
+    _check_keys(table, _QUIET_KEYS, where)
+    defaults = QuietHours()
+    days: set[int] = set()
+    raw_days = _get(table, "days", list, list(_DAY_NAMES), where)
+    for index, item in enumerate(raw_days):
+        name = item.strip().lower() if isinstance(item, str) else None
+        if name in _DAY_NAMES:
+            days.add(_DAY_NAMES.index(name))
+        elif name in _FULL_DAY_NAMES:
+            days.add(_FULL_DAY_NAMES.index(name))
+        else:
+            raise _InvalidError(
+                f"{where}.days[{index}]",
+                f'must be a day such as "mon" ({", ".join(_DAY_NAMES)}), '
+                f"not {'that text' if isinstance(item, str) else _describe(item)}",
+            )
+    return QuietHours(
+        enabled=_get(table, "enabled", bool, True, where),
+        days=frozenset(days),
+        start=_time_from(table, "start", defaults.start, where),
+        end=_time_from(table, "end", defaults.end, where),
+        break_through=_urgency_from(table, "break_through", defaults.break_through, where),
+    )
+
+
+def quiet_hours_to_dict(quiet: QuietHours) -> dict[str, Any]:
+    """The ``[quiet_hours]`` table, every key written so a person sees what applies."""
+    return {
+        "enabled": quiet.enabled,
+        "days": [_DAY_NAMES[d] for d in sorted(quiet.days)],
+        "start": quiet.start.strftime("%H:%M"),
+        "end": quiet.end.strftime("%H:%M"),
+        "break_through": quiet.break_through.value,
+    }
+
+
 # -- writing --------------------------------------------------------------------
 
 
@@ -671,6 +916,9 @@ def feed_to_dict(feed: Feed) -> dict[str, Any]:
         if feed.tls.ca_file:
             tls["ca_file"] = feed.tls.ca_file
         table["tls"] = tls
+    rules = rules_to_dict(feed.rules)
+    if rules:
+        table["rules"] = rules
     return table
 
 
@@ -700,6 +948,10 @@ def save_settings(path: Path, settings: Settings) -> None:
         tables.append(table)
     top: dict[str, Any] = {"schema_version": settings.schema_version}
     top.update((k, v) for k, v in settings.extra.items() if k not in _TOP_KEYS)
+    if settings.quiet_hours != QuietHours():
+        top["quiet_hours"] = quiet_hours_to_dict(settings.quiet_hours)
+    elif settings.kept_quiet_hours is not None:
+        top["quiet_hours"] = settings.kept_quiet_hours
     merged = _merge_kept(tables, settings)
     try:
         text = "\n".join([FILE_HEADER + tomli_w.dumps(top), *map(_feed_toml, merged)])

@@ -5,11 +5,19 @@ connection), its own status, and can be added, removed, edited, paused,
 resumed or reconnected while the others keep running. Every batch of events
 is stored with the feed's resume cursor in one transaction before any sink
 sees it; a restart resumes from that cursor.
+
+Between the store and the sinks, the feed's rules (:mod:`tidings.core.rules`)
+decide what pops up: each :class:`StoredEvent` reaches the sinks with
+``notification`` set to what is to be shown (``None`` when nothing is) and
+``reason`` saying why not. Every event still reaches every sink (the log).
+Flood and backlog summaries reach sinks that have a ``summary_updated``
+method (:class:`SummarySink`), once per batch and replace key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import sqlite3
 import ssl
@@ -26,14 +34,31 @@ from tidings.core.auth import FeedAuth
 from tidings.core.decoder import DecodedEvent
 from tidings.core.errors import CredentialsError, SecretStoreError, TidingsError
 from tidings.core.history import HistoryStore, StoredEvent
-from tidings.core.models import ConnectionPolicy, ConnectionState, Feed, FeedStatus, StopReason
+from tidings.core.models import (
+    ConnectionPolicy,
+    ConnectionState,
+    Feed,
+    FeedRules,
+    FeedStatus,
+    QuietHours,
+    StopReason,
+)
 from tidings.core.notification import Notification
 from tidings.core.presets import MapContext, Mapped, Preset, get_preset
 from tidings.core.redact import KnownSecrets, redact_url
+from tidings.core.rules import (
+    Candidate,
+    FeedRuleState,
+    Reason,
+    RuleContext,
+    RuleLimits,
+    muted,
+    unmuted,
+)
 from tidings.core.secrets import SecretStore
 from tidings.core.sse import EventSource
 
-__all__ = ["STABLE_ID_PRESETS", "Hub", "HubSink", "ssl_context_for"]
+__all__ = ["STABLE_ID_PRESETS", "Hub", "HubSink", "SummarySink", "ssl_context_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +78,19 @@ class HubSink(Protocol):
     def events_stored(self, feed: Feed, events: Sequence[StoredEvent]) -> None: ...
 
     def status_changed(self, feed: Feed, status: FeedStatus) -> None: ...
+
+
+class SummarySink(HubSink, Protocol):
+    """A sink that also shows summaries; the hub calls ``summary_updated`` only where it exists.
+
+    ``notification`` is a flood summary ("37 more from CI", replace key
+    ``flood:<feed id>``) or a backlog summary ("12 events from CI while you
+    were away", ``backlog:<feed id>``): show it, or update the one shown with
+    the same replace key in place. It is called after ``events_stored`` for
+    the batch that changed it.
+    """
+
+    def summary_updated(self, feed: Feed, notification: Notification) -> None: ...
 
 
 def ssl_context_for(feed: Feed) -> ssl.SSLContext | bool:
@@ -103,8 +141,12 @@ class _Runner:
     its lock, so two of them never interleave and leave a second task running.
     """
 
-    def __init__(self, feed: Feed) -> None:
+    def __init__(self, feed: Feed, limits: RuleLimits) -> None:
         self.feed = feed
+        self.rules = FeedRuleState(limits)
+        """Flood and backlog state: lives as long as the feed is in the hub."""
+        self.firehose = False
+        """Whether the feed's preset is a firehose (set when its task starts)."""
         self.task: asyncio.Task[None] | None = None
         self.source: EventSource | None = None
         self.lock = asyncio.Lock()
@@ -135,7 +177,13 @@ class Hub:
         policy: ConnectionPolicy | None = None,
         known_secrets: KnownSecrets | None = None,
         transport_factory: Callable[[Feed], httpx.AsyncBaseTransport | None] | None = None,
+        quiet_hours: QuietHours | None = None,
+        rule_limits: RuleLimits | None = None,
+        clock: Callable[[], float] = time.time,
+        tz: dt.tzinfo | None = None,
     ) -> None:
+        """``clock`` (wall-clock seconds) and ``tz`` (``None``: the system's local time) are
+        what the rules see: mute expiry, quiet hours, the flood and backlog windows."""
         self._store = store
         self._secrets = secrets
         self._sinks = list(sinks)
@@ -145,6 +193,10 @@ class Hub:
         self._runners: dict[str, _Runner] = {}
         self._ssl = _SSLContexts()
         self.statuses: dict[str, FeedStatus] = {}
+        self._quiet = quiet_hours or QuietHours()
+        self._limits = rule_limits or RuleLimits()
+        self._clock = clock
+        self._tz = tz
 
     async def __aenter__(self) -> Hub:
         return self
@@ -174,7 +226,7 @@ class Hub:
         """Start running a feed (unless it is paused)."""
         if feed.id in self._runners:
             raise ValueError(f"feed {feed.id} is already in the hub")
-        runner = _Runner(feed)
+        runner = _Runner(feed, self._limits)
         self._runners[feed.id] = runner
         self._start_or_park(runner)
 
@@ -226,6 +278,44 @@ class Hub:
     async def reconnect_all(self) -> None:
         await asyncio.gather(*(self.reconnect(feed_id) for feed_id in list(self._runners)))
 
+    # -- rules --------------------------------------------------------------------------
+
+    @property
+    def quiet_hours(self) -> QuietHours:
+        return self._quiet
+
+    def set_quiet_hours(self, quiet_hours: QuietHours) -> None:
+        """New quiet hours for every feed, from the next event on (the caller persists them)."""
+        self._quiet = quiet_hours
+
+    async def set_rules(self, feed_id: str, rules: FeedRules) -> Feed:
+        """Replace a feed's rules, from its next event on, without touching its connection.
+
+        Returns the updated feed for the caller to persist (``Settings.with_feed``).
+        ``KeyError`` for a feed that is not in the hub.
+        """
+        return await self._change_rules(feed_id, lambda _old: rules)
+
+    async def mute(self, feed_id: str, until: float | None = None) -> Feed:
+        """Mute a feed until ``until`` (a ``time.time()`` value), or until unmuted when ``None``.
+
+        Events are still stored and reach the sinks (with reason ``muted``).
+        Returns the updated feed for the caller to persist.
+        """
+        return await self._change_rules(feed_id, lambda old: muted(old, until))
+
+    async def unmute(self, feed_id: str) -> Feed:
+        """End a feed's mute; returns the updated feed for the caller to persist."""
+        return await self._change_rules(feed_id, unmuted)
+
+    async def _change_rules(self, feed_id: str, change: Callable[[FeedRules], FeedRules]) -> Feed:
+        runner = self._runners[feed_id]
+        async with runner.lock:  # after any restart in progress, so that it cannot undo this
+            runner.feed = replace(runner.feed, rules=change(runner.feed.rules))
+            return runner.feed
+
+    # -- connections ------------------------------------------------------------------
+
     def wake_all(self) -> None:
         """Skip every pending reconnection wait (the network came back, the system resumed)."""
         for runner in self._runners.values():
@@ -264,7 +354,10 @@ class Hub:
             if runner.removed:
                 return
             feed = change(runner.feed)
-            if feed == runner.feed and (runner.running or feed.paused):
+            if replace(feed, rules=runner.feed.rules) == runner.feed and (
+                runner.running or feed.paused
+            ):
+                runner.feed = feed  # unchanged, or only the rules: the connection stays
                 return
             await self._halt(runner)
             runner.feed = feed
@@ -309,24 +402,86 @@ class Hub:
             except Exception:
                 logger.exception("a status sink failed")
 
-    def _deliver(self, feed: Feed, stored: Sequence[StoredEvent]) -> None:
+    def _deliver(
+        self,
+        runner: _Runner,
+        stored: Sequence[StoredEvent],
+        mapped: Sequence[Mapped],
+        *,
+        arrived: float,
+    ) -> None:
+        """Apply the rules to a stored batch, then hand it (and any summaries) to the sinks."""
         if not stored:
             return
+        feed = runner.feed  # the current settings: a mute applies from the next event on
+        events, summaries = self._decide(runner, stored, mapped, now=arrived)
         for sink in self._sinks:
             try:
-                sink.events_stored(feed, stored)
+                sink.events_stored(feed, events)
             except Exception:
                 logger.exception("an event sink failed")
+        for summary in summaries:
+            for sink in self._sinks:
+                summary_updated = getattr(sink, "summary_updated", None)
+                if summary_updated is None:
+                    continue
+                try:
+                    summary_updated(feed, summary)
+                except Exception:
+                    logger.exception("a summary sink failed")
+
+    def _decide(
+        self,
+        runner: _Runner,
+        stored: Sequence[StoredEvent],
+        mapped: Sequence[Mapped],
+        *,
+        now: float,
+    ) -> tuple[list[StoredEvent], list[Notification]]:
+        """Each stored event with its decision, and the summaries that changed (last wins)."""
+        preset = [
+            mapped[s.batch_index] if 0 <= s.batch_index < len(mapped) else None for s in stored
+        ]
+        candidates = [
+            Candidate(
+                event_type=s.type,
+                data=s.data,
+                notification=m.notification if m is not None else s.notification,
+            )
+            for s, m in zip(stored, preset, strict=True)
+        ]
+        context = RuleContext.for_feed(
+            runner.feed, firehose=runner.firehose, quiet_hours=self._quiet
+        )
+        try:
+            decisions = runner.rules.decide(candidates, context, now=now, tz=self._tz)
+        except Exception:
+            # A bug in the rules must not cost the log: every event still reaches the sinks.
+            logger.exception("feed %s: the rules failed on a batch", runner.feed.id)
+            return [replace(s, notification=None, reason="error") for s in stored], []
+        events: list[StoredEvent] = []
+        summaries: dict[str, Notification] = {}
+        for s, m, decision in zip(stored, preset, decisions, strict=True):
+            reason = "" if decision.reason is None else decision.reason.value
+            if decision.reason is Reason.NO_NOTIFICATION and m is not None and m.reason:
+                reason = m.reason  # the preset's own word: keep-alive, canary, gap...
+            events.append(replace(s, notification=decision.notification, reason=reason))
+            if decision.summary is not None:
+                summaries.pop(decision.summary.replace_key, None)
+                summaries[decision.summary.replace_key] = decision.summary
+        return events, list(summaries.values())
 
     async def _record(
         self,
+        runner: _Runner,
         feed: Feed,
         events: Sequence[DecodedEvent],
         cursor: str | None,
         *,
         mapped: Sequence[Mapped],
     ) -> None:
-        """Store a batch with the cursor, then hand what was stored to the sinks."""
+        """Store a batch with the cursor, then hand what was stored (and decided) to the sinks."""
+        arrived = self._clock()  # the rules' time of the batch, however long the commit takes
         pending = asyncio.ensure_future(
             self._store.record(
                 feed.id, events, cursor=cursor, dedupe_ids=[m.dedupe_id for m in mapped]
@@ -343,15 +498,15 @@ class Hub:
             if not pending.done():
                 await asyncio.wait({pending}, timeout=RECORD_GRACE)
             if pending.done() and not pending.cancelled() and pending.exception() is None:
-                self._deliver(feed, _with_decisions(pending.result(), mapped))
+                self._deliver(runner, pending.result(), mapped, arrived=arrived)
             raise
-        self._deliver(feed, _with_decisions(stored, mapped))
+        self._deliver(runner, stored, mapped, arrived=arrived)
 
-    async def _record_gap(self, feed: Feed, entry: DecodedEvent) -> None:
+    async def _record_gap(self, runner: _Runner, feed: Feed, entry: DecodedEvent) -> None:
         """A visible "possible gap" entry in the log (the cursor does not move)."""
         try:
             await self._record(
-                feed, [entry], None, mapped=[Mapped(notification=None, reason="gap")]
+                runner, feed, [entry], None, mapped=[Mapped(notification=None, reason="gap")]
             )
         except Exception:
             logger.exception("feed %s: cannot record a gap entry", feed.id)
@@ -369,6 +524,7 @@ class Hub:
 
         try:
             preset = get_preset(feed.preset)
+            runner.firehose = preset.firehose
             cursor = await self._store.cursor(feed.id)
             auth = FeedAuth(feed, secrets=self._secrets, known=self._known)
             context = MapContext(feed_id=feed.id, feed_name=feed.name, url=feed.url)
@@ -389,17 +545,22 @@ class Hub:
                         if m.cursor is not None:
                             own_cursor[0] = m.cursor
                     batch_cursor = own_cursor[0]
-                await self._record(feed, events, batch_cursor, mapped=mapped)
+                await self._record(runner, feed, events, batch_cursor, mapped=mapped)
                 for m in mapped:
                     if m.stop is not None:
                         source.stop(m.stop.reason, m.stop.message)
                         break
 
             def on_status(status: FeedStatus) -> None:
+                if status.state is ConnectionState.OPEN:
+                    # What arrives right after this may be a replay: one summary, not popups.
+                    runner.rules.connection_opened(self._clock())
                 self._set_status(runner, status)
                 entry = gap.observe(status, last_event_id=source.last_event_id)
                 if entry is not None:
-                    runner.side_tasks.add(asyncio.ensure_future(self._record_gap(feed, entry)))
+                    runner.side_tasks.add(
+                        asyncio.ensure_future(self._record_gap(runner, feed, entry))
+                    )
 
             source = EventSource(
                 preset.normalize_url(feed.url),
@@ -463,18 +624,6 @@ def _map(preset: Preset, event: DecodedEvent, context: MapContext) -> Mapped:
             ),
             bad_payload=True,
         )
-
-
-def _with_decisions(stored: Sequence[StoredEvent], mapped: Sequence[Mapped]) -> list[StoredEvent]:
-    """The stored events with what the preset made of each."""
-    return [
-        replace(
-            s, notification=mapped[s.batch_index].notification, reason=mapped[s.batch_index].reason
-        )
-        if 0 <= s.batch_index < len(mapped)
-        else s
-        for s in stored
-    ]
 
 
 GAP_EVENT_TYPE = "tidings:gap"

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
-__all__ = ["ConnectionPolicy", "ConnectionState", "FeedStatus", "StopReason"]
+from tidings.core.notification import Urgency
+
+__all__ = [
+    "ALL_DAYS",
+    "MUTED_FOREVER",
+    "ConnectionPolicy",
+    "ConnectionState",
+    "FeedRules",
+    "FeedStatus",
+    "QuietHours",
+    "StopReason",
+]
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -144,6 +157,62 @@ class TlsOptions:
     ca_file: str = ""
 
 
+MUTED_FOREVER = math.inf
+"""``FeedRules.muted_until`` for "muted until the user unmutes it"."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedRules:
+    """Which of a feed's events may pop up (``tidings.core.rules`` applies them).
+
+    Every event is logged whatever these say; they only decide what is shown.
+    The defaults let everything through, except that ``notifications = None``
+    ("not set") takes the preset's default: off for firehose presets
+    (EventStreams), on for the others.
+    """
+
+    notifications: bool | None = None
+    """On or off; ``None`` means the preset decides (off for firehose presets)."""
+    event_types: tuple[str, ...] = ()
+    """The SSE event types (``message``, ``push``...) that may notify; empty means all."""
+    text_filter: str = ""
+    """A regular expression (Python syntax, searched, not anchored) that the title, body or
+    data must contain; empty means no filter. Validated when the settings are loaded."""
+    min_urgency: Urgency = Urgency.LOW
+    """Events below this urgency are not shown."""
+    muted_until: float | None = None
+    """A wall-clock time (``time.time()``) until which nothing pops up, :data:`MUTED_FOREVER`
+    until unmuted, or ``None`` (not muted). A time in the past is simply no longer a mute."""
+
+    def enabled(self, *, firehose: bool) -> bool:
+        """Whether notifications are on, given the preset's ``firehose`` flag."""
+        return (not firehose) if self.notifications is None else self.notifications
+
+    def muted_at(self, now: float) -> bool:
+        return self.muted_until is not None and now < self.muted_until
+
+
+ALL_DAYS: frozenset[int] = frozenset(range(7))
+"""Monday (0) to Sunday (6), as ``datetime.weekday()`` counts them."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuietHours:
+    """Times when only urgent events pop up (one setting for all feeds); all are still logged.
+
+    The quiet period starts at ``start`` on each of ``days`` and ends at the next ``end``:
+    when ``end`` is not after ``start`` it crosses midnight (22:00 to 07:00 on Friday runs
+    into Saturday morning), and ``start == end`` is a whole day. Times are local.
+    """
+
+    enabled: bool = False
+    days: frozenset[int] = field(default=ALL_DAYS)
+    start: dt.time = dt.time(22, 0)
+    end: dt.time = dt.time(7, 0)
+    break_through: Urgency = Urgency.CRITICAL
+    """Events at or above this urgency still pop up during quiet hours."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Feed:
     """One subscription as the user configured it. Holds no secret."""
@@ -159,3 +228,5 @@ class Feed:
     proxy: str = ""
     """``""`` uses the system or environment proxy; otherwise an http(s):// or socks5:// URL."""
     idle_timeout: float = 90.0
+    rules: FeedRules = FeedRules()
+    """What may pop up; changing only these never restarts the connection."""
