@@ -19,6 +19,14 @@ policies of SSE.md section 5, over httpx:
 
 Events and status changes go to two callbacks. Run :meth:`EventSource.run`
 in a task; :meth:`EventSource.close` (or cancelling that task) stops it.
+
+A preset whose server needs more than one GET (MCP: ``initialize`` first, a
+session header on the stream, a POST whose response is the stream) passes a
+:class:`ConnectHook`. EventSource awaits :meth:`ConnectHook.before_connect`
+before each attempt (it may make requests with the same client and returns a
+:class:`StreamRequest`), lets :meth:`ConnectHook.judge` look at each final
+response first, and shows it each batch of events before ``on_events``. The
+hook raises :class:`ConnectStop` or :class:`ConnectRetry` to end an attempt.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 import truststore
@@ -50,9 +59,14 @@ from tidings.core.redact import redact_text, redact_url
 
 __all__ = [
     "DEFAULT_USER_AGENT",
+    "ConnectContext",
+    "ConnectHook",
+    "ConnectRetry",
+    "ConnectStop",
     "EventSource",
     "EventsCallback",
     "StatusCallback",
+    "StreamRequest",
     "content_type_essence",
     "validate_header",
     "validate_url",
@@ -130,6 +144,79 @@ def _is_tls_failure(exc: BaseException) -> ssl.SSLError | None:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectContext:
+    """What a :class:`ConnectHook` gets before each attempt."""
+
+    client: httpx.AsyncClient
+    """The feed's own client: requests made with it share its proxy, TLS and timeouts."""
+    url: httpx.URL
+    """The URL of this attempt (after ``prepare_url``)."""
+    headers: tuple[tuple[str, str], ...]
+    """The user's headers: for ``url``'s origin only, never for another."""
+    auth: httpx.Auth | None
+    """The feed's credentials: for ``url``'s origin only, never for another."""
+    user_agent: str
+    last_event_id: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamRequest:
+    """The stream request a :class:`ConnectHook` asks for (the default is a plain GET)."""
+
+    url: httpx.URL | None = None
+    """``None``: the attempt's URL. Another origin gets no user header and no credentials."""
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra headers; one named like a default (``Accept``) replaces it."""
+    content: bytes | None = None
+    send_last_event_id: bool = True
+    """Whether ``Last-Event-ID`` goes along (False when the hook knows it means nothing)."""
+
+
+class ConnectStop(Exception):  # noqa: N818 (a signal, not an error of ours)
+    """Raised by a hook: stop the feed for good with this reason."""
+
+    def __init__(self, reason: StopReason, message: str, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.http_status = http_status
+
+
+class ConnectRetry(Exception):  # noqa: N818 (a signal, not an error of ours)
+    """Raised by a hook: this attempt failed transiently; reconnect with the usual backoff."""
+
+    def __init__(
+        self, message: str, http_status: int | None = None, retry_after: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+        self.retry_after = retry_after
+
+
+class ConnectHook(Protocol):
+    """Per-feed connection logic of a preset (MCP's handshake); one instance per feed."""
+
+    async def before_connect(self, context: ConnectContext) -> StreamRequest:
+        """Prepare one attempt (may send requests with ``context.client``)."""
+        ...
+
+    async def judge(self, response: httpx.Response) -> None:
+        """See the final response before the default checks; may raise ConnectStop/ConnectRetry."""
+        ...
+
+    async def on_events(self, events: Sequence[DecodedEvent]) -> None:
+        """See each batch of events before ``on_events`` (may raise ConnectStop/ConnectRetry)."""
+        ...
+
+    async def aclose(self) -> None:
+        """The source stops: end whatever the hook started."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Outcome:
     """How one connection attempt ended."""
 
@@ -165,6 +252,7 @@ class EventSource:
         auth: httpx.Auth | None = None,
         proxy: str | None = None,
         prepare_url: Callable[[httpx.URL], httpx.URL] | None = None,
+        connect_hook: ConnectHook | None = None,
         user_agent: str = DEFAULT_USER_AGENT,
         random: Callable[[], float] = _random.random,
         clock: Callable[[], float] = time.time,
@@ -189,6 +277,7 @@ class EventSource:
         self._auth = auth
         self._proxy = proxy
         self._prepare_url = prepare_url
+        self._hook = connect_hook
         self._stop_with: tuple[StopReason, str] | None = None
         self._user_agent = user_agent
         self._clock = clock
@@ -268,7 +357,11 @@ class EventSource:
                 follow_redirects=False,
                 trust_env=True,
             ) as client:
-                return await self._loop(client)
+                try:
+                    return await self._loop(client)
+                finally:
+                    if self._hook is not None:
+                        await self._hook.aclose()
         except asyncio.CancelledError:
             task = self._task
             if self._closed and task is not None and task.uncancel() == 0:
@@ -332,16 +425,23 @@ class EventSource:
 
     # -- one attempt ------------------------------------------------------------
 
-    def _request_headers(self, *, first: bool, same_origin: bool) -> list[tuple[bytes, bytes]]:
+    def _request_headers(
+        self, *, first: bool, same_origin: bool, plan: StreamRequest | None = None
+    ) -> list[tuple[bytes, bytes]]:
         headers: list[tuple[bytes, bytes]] = [
             (b"Accept", b"text/event-stream"),
             (b"Cache-Control", b"no-cache"),
             (b"User-Agent", self._user_agent.encode()),
         ]
+        if plan is not None and plan.headers and same_origin:
+            replaced = {n.lower().encode("ascii") for n, _ in plan.headers}
+            headers = [(n, v) for n, v in headers if n.lower() not in replaced]
+            headers.extend((n.encode("ascii"), v.encode("utf-8")) for n, v in plan.headers)
         if same_origin:
             headers.extend((n.encode("ascii"), v.encode("utf-8")) for n, v in self._headers)
         last_id = self.last_event_id
-        if last_id and (self._resume or not first):
+        send_id = plan is None or plan.send_last_event_id
+        if last_id and send_id and (self._resume or not first):
             why = _id_unsendable_reason(last_id)
             if why is None:
                 # R5: the value is the string encoded as UTF-8 bytes (a str would go as ASCII).
@@ -361,7 +461,17 @@ class EventSource:
         if self._is_closed():  # the status callback may have closed us: send nothing (R41)
             return _Outcome(kind="transient", message="closed")
         try:
-            opened = await self._open(client, first=attempt == 1)
+            plan = await self._before_connect(client, attempt)
+            opened = await self._open(client, first=attempt == 1, plan=plan)
+        except ConnectStop as exc:
+            return _fatal(exc.reason, exc.message, exc.http_status)
+        except ConnectRetry as exc:
+            return _Outcome(
+                kind="transient",
+                message=exc.message,
+                http_status=exc.http_status,
+                retry_after=exc.retry_after,
+            )
         except httpx.HTTPError as exc:
             return self._classify(exc)
         except SecretStoreError as exc:
@@ -373,6 +483,20 @@ class EventSource:
             return opened
         response = opened
         try:
+            if self._hook is not None:
+                try:
+                    await self._hook.judge(response)
+                except ConnectStop as exc:
+                    return _fatal(exc.reason, exc.message, exc.http_status)
+                except ConnectRetry as exc:
+                    return _Outcome(
+                        kind="transient",
+                        message=exc.message,
+                        http_status=exc.http_status,
+                        retry_after=exc.retry_after,
+                    )
+                except httpx.HTTPError as exc:
+                    return self._classify(exc)
             verdict = self._judge(response)
             if verdict is not None:
                 return verdict
@@ -380,16 +504,47 @@ class EventSource:
         finally:
             await response.aclose()
 
-    async def _open(self, client: httpx.AsyncClient, *, first: bool) -> httpx.Response | _Outcome:
-        """Send the request and follow redirects (bounded); return the final response."""
+    def _attempt_url(self) -> httpx.URL:
         # A preset may shape each attempt (ntfy's since=<cursor>); the feed's URL stays the base.
-        url = self._url if self._prepare_url is None else self._prepare_url(self._url)
+        return self._url if self._prepare_url is None else self._prepare_url(self._url)
+
+    async def _before_connect(
+        self, client: httpx.AsyncClient, attempt: int
+    ) -> StreamRequest | None:
+        if self._hook is None:
+            return None
+        context = ConnectContext(
+            client=client,
+            url=self._attempt_url(),
+            headers=tuple(self._headers),
+            auth=self._auth,
+            user_agent=self._user_agent,
+            last_event_id=self.last_event_id,
+            attempt=attempt,
+        )
+        return await self._hook.before_connect(context)
+
+    async def _open(
+        self, client: httpx.AsyncClient, *, first: bool, plan: StreamRequest | None = None
+    ) -> httpx.Response | _Outcome:
+        """Send the request and follow redirects (bounded); return the final response."""
+        url = self._attempt_url()
         start_origin = _origin(url)
-        same_origin = True
+        method = "GET"
+        content: bytes | None = None
+        if plan is not None:
+            method = plan.method
+            content = plan.content
+            if plan.url is not None:
+                url = plan.url
+        same_origin = _origin(url) == start_origin
         visited = {str(url)}
         for _hop in range(self._policy.max_redirects + 1):
             request = client.build_request(
-                "GET", url, headers=self._request_headers(first=first, same_origin=same_origin)
+                method,
+                url,
+                headers=self._request_headers(first=first, same_origin=same_origin, plan=plan),
+                content=content,
             )
             # Credentials go only to the feed's own origin, never to a redirect target elsewhere.
             auth = (
@@ -428,6 +583,9 @@ class EventSource:
                 )
             visited.add(key)
             url = target
+            if response.status_code in (301, 302, 303) and method != "GET":
+                # As browsers do: the body is not sent again to where a 303 points.
+                method, content = "GET", None
         return _fatal(
             StopReason.REDIRECT,
             f"too many redirects (more than {self._policy.max_redirects})",
@@ -490,6 +648,8 @@ class EventSource:
                     if self._is_closed():
                         break
                     delivered = True
+                    if self._hook is not None:
+                        await self._hook.on_events(events)
                     await self._on_events(events)
                     if self._is_closed():
                         break
@@ -508,6 +668,10 @@ class EventSource:
             )
         except httpx.HTTPError as exc:
             outcome = self._classify(exc)
+        except ConnectStop as exc:
+            outcome = _fatal(exc.reason, exc.message, exc.http_status)
+        except ConnectRetry as exc:
+            outcome = _Outcome(kind="transient", message=exc.message)
         healthy = delivered or self._monotonic() - opened_at >= policy.healthy_after
         return _Outcome(
             kind=outcome.kind,

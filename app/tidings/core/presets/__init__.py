@@ -22,6 +22,7 @@ import httpx
 from tidings.core.decoder import DecodedEvent
 from tidings.core.models import StopReason
 from tidings.core.notification import Notification
+from tidings.core.sse import ConnectHook
 
 __all__ = [
     "PRESETS",
@@ -94,6 +95,13 @@ class Preset:
     def uses_last_event_id(self) -> bool:
         """Whether the resume cursor is the SSE last event ID (else the preset's own)."""
         return True
+
+    def connect_hook(self, options: Mapping[str, str] | None = None) -> ConnectHook | None:
+        """Per-feed connection logic run before each attempt (MCP's handshake); none by default.
+
+        Create one per feed and pass it as ``EventSource(connect_hook=...)``.
+        """
+        return None
 
     def map(self, event: DecodedEvent, context: MapContext) -> Mapped:
         """Plain text: the data is the body, the feed name (or event type) the title."""

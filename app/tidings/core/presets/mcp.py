@@ -1,15 +1,556 @@
-"""The MCP server preset (placeholder: maps like plain text)."""
+"""The MCP server preset: a server's log messages and resource updates as notifications.
+
+Mapping (pure, :meth:`McpPreset.map`): ``notifications/message`` becomes a
+notification whose urgency follows the log level (debug, info, notice: low;
+warning: normal; error and above: critical), titled with the ``logger`` or
+the server's name, with ``data`` as the body; ``notifications/resources/updated``
+becomes one per resource (later updates replace it). Every other JSON-RPC
+message (responses, pings, progress, list changes) is no notification, with
+a reason. Empty-data priming events (2025-11-25: an id and empty data) and
+the 2024-11-05 ``endpoint`` event are normal and silent.
+
+Connecting (:class:`McpConnection`, one per feed, created by
+:meth:`McpPreset.connect_hook`) follows the spec's backwards-compatible
+client (SSE.md section 4, MCP):
+
+- Streamable HTTP (2025-03-26, 2025-06-18, 2025-11-25): POST ``initialize``
+  (the answer may be JSON or an event stream), then
+  ``notifications/initialized``; the stream is a GET carrying
+  ``MCP-Session-Id`` and ``MCP-Protocol-Version``; ``Last-Event-ID`` only
+  within one session (ids are per-session cursors); a 404 means the session
+  is gone: the next attempt initialises a new one; a 405 on the GET means the
+  server has no stream: stop, saying so.
+- HTTP+SSE (2024-11-05): when the initialize POST answers 400, 404 or 405,
+  GET the URL and wait for the ``endpoint`` event; its URI (resolved against
+  the stream URL, same origin only) receives ``initialize`` and the rest.
+- Server-to-client requests get an answer (``ping``: an empty result; anything
+  else: method not found) so that a server never waits on us.
+
+User headers and credentials go only to the feed's own origin.
+"""
 
 from __future__ import annotations
 
-from tidings.core.presets import Preset, register
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-__all__ = ["McpPreset"]
+import httpx
+
+from tidings import __version__
+from tidings.core.decoder import DecodedEvent, SSEDecoder
+from tidings.core.models import StopReason
+from tidings.core.notification import Notification, Urgency
+from tidings.core.presets import MapContext, Mapped, Preset, register
+from tidings.core.sse import (
+    ConnectContext,
+    ConnectRetry,
+    ConnectStop,
+    StreamRequest,
+    content_type_essence,
+)
+
+__all__ = [
+    "HANDSHAKE_VERSIONS",
+    "LATEST_HANDSHAKE_VERSION",
+    "McpConnection",
+    "McpPreset",
+    "level_urgency",
+]
+
+logger = logging.getLogger(__name__)
+
+HANDSHAKE_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
+"""The revisions reached with ``initialize``, newest first."""
+LATEST_HANDSHAKE_VERSION = HANDSHAKE_VERSIONS[0]
+
+_LOW_LEVELS = frozenset({"debug", "info", "notice"})
+_NORMAL_LEVELS = frozenset({"warning"})
+_CRITICAL_LEVELS = frozenset({"error", "critical", "alert", "emergency"})
+_ACCEPT_BOTH = "application/json, text/event-stream"
+_JSON = "application/json"
+_DEFAULT_TITLE = "MCP server"
+# The most of an initialize answer we read (it is small; a stream that never answers is not).
+_MAX_HANDSHAKE_BYTES = 4 * 1024 * 1024
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def level_urgency(level: object) -> Urgency:
+    """The urgency of an MCP (syslog) log level; an unknown level is normal."""
+    name = level.lower() if isinstance(level, str) else ""
+    if name in _LOW_LEVELS:
+        return Urgency.LOW
+    if name in _CRITICAL_LEVELS:
+        return Urgency.CRITICAL
+    return Urgency.NORMAL
+
+
+def _text(value: object) -> str:
+    """A log message's ``data`` as plain text (JSON for anything but a string)."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 class McpPreset(Preset):
     name = "mcp"
     label = "MCP server"
+    # Ids are per-session (Streamable HTTP) or absent: never de-duplicate by them.
+    stable_ids = False
+
+    def map(self, event: DecodedEvent, context: MapContext) -> Mapped:
+        """A log message or resource update becomes a notification; the rest is silent."""
+        if event.type == "endpoint":
+            return Mapped(notification=None, reason="control: the 2024-11-05 endpoint event")
+        if not event.data.strip():
+            return Mapped(notification=None, reason="priming event (an id, no data)")
+        try:
+            message = json.loads(event.data)
+        except (ValueError, RecursionError):
+            # Not JSON-RPC: a per-event problem, shown raw (SSE.md section 5).
+            return Mapped(
+                notification=Notification(
+                    title=self._server_title(context),
+                    body=event.data,
+                    urgency=Urgency.LOW,
+                    feed_id=context.feed_id,
+                ),
+                bad_payload=True,
+            )
+        if isinstance(message, list):
+            return Mapped(notification=None, reason="a JSON-RPC batch (not a notification)")
+        if not isinstance(message, dict):
+            return Mapped(notification=None, reason="not a JSON-RPC message", bad_payload=True)
+        method = message.get("method")
+        params = message.get("params")
+        if not isinstance(params, dict):
+            params = {}
+        if method == "notifications/message":
+            return self._log_message(params, context)
+        if method == "notifications/resources/updated":
+            return self._resource_updated(params, context)
+        if isinstance(method, str):
+            kind = "request" if "id" in message else "notification"
+            return Mapped(notification=None, reason=f"JSON-RPC {kind} {method}")
+        if "result" in message or "error" in message:
+            return Mapped(notification=None, reason="JSON-RPC response")
+        return Mapped(notification=None, reason="not a JSON-RPC message", bad_payload=True)
+
+    def _server_title(self, context: MapContext) -> str:
+        return context.options.get("server_name") or context.feed_name or _DEFAULT_TITLE
+
+    def _log_message(self, params: Mapping[str, Any], context: MapContext) -> Mapped:
+        source = params.get("logger")
+        title = source if isinstance(source, str) and source.strip() else ""
+        level = params.get("level")
+        tags = (level.lower(),) if isinstance(level, str) and level else ()
+        return Mapped(
+            notification=Notification(
+                title=title or self._server_title(context),
+                body=_text(params.get("data")),
+                urgency=level_urgency(level),
+                tags=tags,
+                feed_id=context.feed_id,
+            )
+        )
+
+    def _resource_updated(self, params: Mapping[str, Any], context: MapContext) -> Mapped:
+        uri = params.get("uri")
+        if not isinstance(uri, str) or not uri:
+            return Mapped(notification=None, reason="resource update without a URI")
+        title = params.get("title")
+        return Mapped(
+            notification=Notification(
+                title=f"{self._server_title(context)}: resource updated",
+                body=title if isinstance(title, str) and title else uri,
+                feed_id=context.feed_id,
+                replace_key=f"mcp-resource:{uri}",
+            )
+        )
+
+    def connect_hook(self, options: Mapping[str, str] | None = None) -> McpConnection:
+        """The per-feed connection state (options: ``subscribe``, URIs separated by spaces)."""
+        return McpConnection(options=options or {})
+
+
+class McpConnection:
+    """One feed's MCP handshake and session; see the module docstring for the flows.
+
+    ``map_options`` is a live mapping the hook fills as it learns things
+    (``server_name``, ``protocol_version``); pass it as the
+    :class:`MapContext`'s ``options`` so titles can name the server.
+    """
+
+    def __init__(self, *, options: Mapping[str, str]) -> None:
+        self._subscribe = tuple(options.get("subscribe", "").replace(",", " ").split())
+        self.map_options: dict[str, str] = {}
+        self.mode: str | None = None
+        """``None`` until known, then ``"streamable"`` or ``"sse"`` (2024-11-05)."""
+        self.session_id: str | None = None
+        self.protocol_version: str | None = None
+        self.initializations = 0
+        """How many sessions were started (a new one after each expiry)."""
+        self._needs_init = True
+        self._fresh_session = False
+        self._ids = itertools.count(1)
+        self._init_id: int | None = None
+        self._context: ConnectContext | None = None
+        self._endpoint: httpx.URL | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._fallback_status: int | None = None
+
+    # -- the ConnectHook protocol ---------------------------------------------
+
+    async def before_connect(self, context: ConnectContext) -> StreamRequest:
+        self._context = context
+        await self._cancel_tasks()
+        if self.mode == "sse":
+            return self._sse_plan()
+        if self._needs_init:
+            initialised = await self._initialize_streamable(context)
+            if not initialised:
+                self.mode = "sse"
+                return self._sse_plan()
+        headers: list[tuple[str, str]] = []
+        if self.session_id is not None:
+            headers.append(("MCP-Session-Id", self.session_id))
+        if self.protocol_version is not None:
+            headers.append(("MCP-Protocol-Version", self.protocol_version))
+        # Event ids are cursors of one session: an id from an older one means nothing now.
+        fresh, self._fresh_session = self._fresh_session, False
+        return StreamRequest(headers=tuple(headers), send_last_event_id=not fresh)
+
+    async def judge(self, response: httpx.Response) -> None:
+        status = response.status_code
+        if self.mode == "sse" and self._fallback_status is not None:
+            first, self._fallback_status = self._fallback_status, None
+            if status != 200:
+                raise ConnectStop(
+                    StopReason.HTTP_STATUS,
+                    f"not an MCP server? POST initialize answered HTTP {first} and the "
+                    f"HTTP+SSE GET answered HTTP {status}",
+                    http_status=status,
+                )
+        if self.mode != "streamable":
+            return
+        if status == 404 and self.session_id is not None:
+            self._needs_init = True
+            self.session_id = None
+            raise ConnectRetry(
+                "the MCP session expired (HTTP 404); starting a new one", http_status=404
+            )
+        if status == 405:
+            raise ConnectStop(
+                StopReason.HTTP_STATUS,
+                "the MCP server offers no stream of its own (GET answered 405 Method Not "
+                "Allowed): it sends nothing a subscriber could show",
+                http_status=405,
+            )
+
+    async def on_events(self, events: Sequence[DecodedEvent]) -> None:
+        for event in events:
+            if self.mode == "sse" and event.type == "endpoint":
+                self._on_endpoint(event.data)
+                continue
+            if not event.data.strip():
+                continue
+            try:
+                message = json.loads(event.data)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(message, dict):
+                self._on_message(message)
+
+    async def aclose(self) -> None:
+        await self._cancel_tasks()
+        self._context = None
+
+    # -- Streamable HTTP ------------------------------------------------------
+
+    def _initialize_body(self, request_id: int) -> dict[str, Any]:
+        return {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": LATEST_HANDSHAKE_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "tidings", "version": __version__},
+            },
+        }
+
+    async def _initialize_streamable(self, context: ConnectContext) -> bool:
+        """POST initialize; True when the server speaks Streamable HTTP, False for HTTP+SSE."""
+        request_id = next(self._ids)
+        status, headers, answer = await self._post(
+            context, context.url, self._initialize_body(request_id), want_id=request_id
+        )
+        if status in (400, 404, 405) and self.mode is None:
+            # The backwards-compatible client: an old server answers the POST so (2024-11-05).
+            logger.info("POST initialize answered %s: trying the HTTP+SSE transport", status)
+            self._fallback_status = status
+            return False
+        self._check_status(status, headers, "initialize")
+        if answer is None:
+            raise ConnectRetry("the MCP server sent no answer to initialize")
+        result = self._result_of(answer, "initialize")
+        self.mode = "streamable"
+        self.session_id = headers.get("mcp-session-id") or None
+        self._adopt(result)
+        extra = self._session_headers()
+        status, headers, _ = await self._post(
+            context,
+            context.url,
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+            extra=extra,
+        )
+        self._check_status(status, headers, "notifications/initialized")
+        for uri in self._subscribe:
+            body = {
+                "jsonrpc": "2.0",
+                "id": next(self._ids),
+                "method": "resources/subscribe",
+                "params": {"uri": uri},
+            }
+            status, headers, _ = await self._post(context, context.url, body, extra=extra)
+            self._check_status(status, headers, "resources/subscribe")
+        self._needs_init = False
+        self._fresh_session = True
+        self.initializations += 1
+        return True
+
+    def _session_headers(self) -> tuple[tuple[str, str], ...]:
+        headers: list[tuple[str, str]] = []
+        if self.session_id is not None:
+            headers.append(("MCP-Session-Id", self.session_id))
+        if self.protocol_version is not None:
+            headers.append(("MCP-Protocol-Version", self.protocol_version))
+        return tuple(headers)
+
+    def _adopt(self, result: Mapping[str, Any]) -> None:
+        version = result.get("protocolVersion")
+        self.protocol_version = version if isinstance(version, str) else LATEST_HANDSHAKE_VERSION
+        self.map_options["protocol_version"] = self.protocol_version
+        info = result.get("serverInfo")
+        if isinstance(info, dict):
+            name = info.get("title") or info.get("name")
+            if isinstance(name, str) and name.strip():
+                self.map_options["server_name"] = name.strip()
+
+    @staticmethod
+    def _result_of(answer: Mapping[str, Any], what: str) -> Mapping[str, Any]:
+        error = answer.get("error")
+        if isinstance(error, dict):
+            message = error.get("message")
+            raise ConnectStop(
+                StopReason.FAILED,
+                f"the MCP server refused {what}: {message if isinstance(message, str) else error}",
+            )
+        result = answer.get("result")
+        if not isinstance(result, dict):
+            raise ConnectStop(StopReason.FAILED, f"the MCP server's answer to {what} has no result")
+        return result
+
+    @staticmethod
+    def _check_status(status: int, headers: httpx.Headers, what: str) -> None:
+        if 200 <= status < 300:
+            return
+        if status in (401, 403):
+            raise ConnectStop(
+                StopReason.NEEDS_CREDENTIALS,
+                f"HTTP {status} on {what}: the MCP server needs valid credentials",
+                status,
+            )
+        if status in (408, 429) or 500 <= status <= 599:
+            raise ConnectRetry(
+                f"HTTP {status} on {what}",
+                http_status=status,
+                retry_after=headers.get("retry-after"),
+            )
+        if 300 <= status < 400:
+            raise ConnectStop(
+                StopReason.REDIRECT,
+                f"the MCP server redirected {what} (HTTP {status}); use the URL it points to",
+                status,
+            )
+        raise ConnectStop(StopReason.HTTP_STATUS, f"HTTP {status} on {what}", status)
+
+    async def _post(
+        self,
+        context: ConnectContext,
+        url: httpx.URL,
+        body: Mapping[str, Any],
+        *,
+        extra: Sequence[tuple[str, str]] = (),
+        want_id: int | None = None,
+    ) -> tuple[int, httpx.Headers, dict[str, Any] | None]:
+        """POST one JSON-RPC message; the answer to ``want_id`` from a JSON or SSE response."""
+        same_origin = _origin(url) == _origin(context.url)
+        headers: list[tuple[str, str]] = [
+            ("Accept", _ACCEPT_BOTH),
+            ("Content-Type", _JSON),
+            ("User-Agent", context.user_agent),
+            *extra,
+        ]
+        if same_origin:
+            headers.extend(context.headers)
+        request = context.client.build_request(
+            "POST", url, headers=headers, content=json.dumps(body).encode("utf-8")
+        )
+        auth = context.auth if same_origin and context.auth is not None else None
+        response = await context.client.send(
+            request, stream=True, auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT
+        )
+        try:
+            answer = None
+            if want_id is not None and 200 <= response.status_code < 300:
+                answer = await _read_answer(response, want_id)
+            return response.status_code, response.headers, answer
+        finally:
+            await response.aclose()
+
+    # -- HTTP+SSE (2024-11-05) ------------------------------------------------
+
+    def _sse_plan(self) -> StreamRequest:
+        # Each GET is a new session there: a new endpoint, a new initialize.
+        self._endpoint = None
+        self._init_id = None
+        return StreamRequest(send_last_event_id=False)
+
+    def _on_endpoint(self, data: str) -> None:
+        context = self._context
+        if context is None:
+            return
+        try:
+            endpoint = context.url.join(data.strip())
+        except httpx.InvalidURL:
+            raise ConnectStop(
+                StopReason.FAILED, "the MCP server sent an endpoint that is not a URL"
+            ) from None
+        if _origin(endpoint) != _origin(context.url):
+            raise ConnectStop(
+                StopReason.FAILED,
+                "the MCP server's endpoint event points to another origin "
+                f"({endpoint.scheme}://{endpoint.host}); refusing to send messages there",
+            )
+        self._endpoint = endpoint
+        self._init_id = next(self._ids)
+        body = self._initialize_body(self._init_id)
+        body["params"]["protocolVersion"] = "2024-11-05"
+        self._spawn(self._send(body))
+
+    def _on_message(self, message: Mapping[str, Any]) -> None:
+        request_id = message.get("id")
+        method = message.get("method")
+        if isinstance(method, str) and request_id is not None:
+            # A server-to-client request: answer, so the server never waits on us.
+            if method == "ping":
+                reply: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "result": {}}
+            else:
+                reply = {
+                    "jsonrpc": "2.0",
+                    "id": request_id,
+                    "error": {"code": -32601, "message": f"Tidings does not serve {method}"},
+                }
+            self._spawn(self._send(reply))
+            return
+        if self.mode == "sse" and request_id is not None and request_id == self._init_id:
+            self._init_id = None
+            result = message.get("result")
+            if not isinstance(result, dict):
+                logger.warning("the MCP server refused initialize: %s", message.get("error"))
+                return
+            self._adopt(result)
+            self.initializations += 1
+            self._spawn(self._after_sse_initialize())
+
+    async def _after_sse_initialize(self) -> None:
+        await self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        for uri in self._subscribe:
+            await self._send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": next(self._ids),
+                    "method": "resources/subscribe",
+                    "params": {"uri": uri},
+                }
+            )
+
+    async def _send(self, body: Mapping[str, Any]) -> None:
+        """POST a message where this transport takes them (no answer awaited here)."""
+        context = self._context
+        if context is None:
+            return
+        extra: tuple[tuple[str, str], ...] = ()
+        if self.mode == "sse":
+            if self._endpoint is None:
+                return
+            url = self._endpoint
+        else:
+            url, extra = context.url, self._session_headers()
+        try:
+            status, _, _ = await self._post(context, url, body, extra=extra)
+        except httpx.HTTPError as exc:
+            logger.warning("MCP: sending %s failed: %s", body.get("method", "a reply"), exc)
+            return
+        if not 200 <= status < 300:
+            logger.warning("MCP: %s answered HTTP %s", body.get("method", "a reply"), status)
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _cancel_tasks(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int]:
+    return (url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0))
+
+
+async def _read_answer(response: httpx.Response, want_id: int) -> dict[str, Any] | None:
+    """The JSON-RPC message answering ``want_id`` in a JSON body or an event stream."""
+    essence = content_type_essence(response.headers.get("content-type"))
+    if essence == "text/event-stream":
+        decoder = SSEDecoder()
+        seen = 0
+        async for chunk in response.aiter_bytes():
+            seen += len(chunk)
+            for event in decoder.feed(chunk):
+                found = _match(event.data, want_id)
+                if found is not None:
+                    return found
+            if seen > _MAX_HANDSHAKE_BYTES:
+                break
+        return None
+    body = await response.aread()
+    if len(body) > _MAX_HANDSHAKE_BYTES:
+        return None
+    return _match(body.decode("utf-8", "replace"), want_id)
+
+
+def _match(text: str, want_id: int) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, dict) and item.get("id") == want_id and "method" not in item:
+            return item
+    return None
 
 
 register(McpPreset())

@@ -1,0 +1,236 @@
+"""The official MCP Python SDK's server, on loopback, for end-to-end tests of the MCP preset.
+
+:class:`McpServerThread` serves an ``MCPServer`` (the SDK's FastMCP successor)
+with either transport the SDK ships: Streamable HTTP at ``/mcp``
+(``transport="streamable"``) or the 2024-11-05 HTTP+SSE transport at ``/sse``
+(``transport="sse"``), under uvicorn on 127.0.0.1 (port 0) in a thread, with
+the app's lifespan on (the session manager lives there).
+
+A server middleware remembers each client session once it sent
+``notifications/initialized``; :meth:`McpServerThread.log` then sends a
+``notifications/message`` to every such connection on its standalone channel
+(the GET stream, or the 2024-11-05 SSE stream), from the test's thread. An
+ASGI wrapper records every HTTP request (method, path, headers, status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from mcp import types
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.mcpserver import MCPServer
+from mcp.server.session import ServerSession
+
+__all__ = ["McpServerThread", "SeenRequest"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SERVER_NAME = "tidings-test-server"
+
+
+@dataclass
+class SeenRequest:
+    """One HTTP request the server received, and the status it answered."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    status: int | None = None
+    done: bool = False
+
+
+@dataclass
+class _State:
+    sessions: list[ServerSession] = field(default_factory=list)
+    requests: list[SeenRequest] = field(default_factory=list)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+
+class _Remember:
+    """Server middleware: keep each connection that completed its handshake."""
+
+    def __init__(self, state: _State) -> None:
+        self._state = state
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        result = await call_next(ctx)
+        if ctx.method == "notifications/initialized":
+            with self._state.changed:
+                self._state.sessions.append(ctx.session)
+                self._state.changed.notify_all()
+        return result
+
+
+class _Recorder:
+    """ASGI wrapper recording each HTTP request and its status."""
+
+    def __init__(self, app: ASGIApp, state: _State) -> None:
+        self._app = app
+        self._state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        seen = SeenRequest(
+            method=scope["method"],
+            path=scope["path"],
+            headers={k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
+        )
+        with self._state.changed:
+            self._state.requests.append(seen)
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                with self._state.changed:
+                    seen.status = message["status"]
+                    self._state.changed.notify_all()
+            await send(message)
+
+        try:
+            await self._app(scope, receive, recording_send)
+        finally:
+            with self._state.changed:
+                seen.done = True
+                self._state.changed.notify_all()
+
+
+class McpServerThread:
+    """The SDK's server under uvicorn on 127.0.0.1 in a background thread."""
+
+    def __init__(self, *, transport: str = "streamable", start_timeout: float = 10.0) -> None:
+        self.state = _State()
+        self.mcp = MCPServer(name=SERVER_NAME, middleware=[_Remember(self.state)])
+        if transport == "streamable":
+            app: Any = self.mcp.streamable_http_app()
+            self.path = "/mcp"
+        else:
+            app = self.mcp.sse_app()
+            self.path = "/sse"
+        config = uvicorn.Config(
+            _Recorder(app, self.state),
+            host="127.0.0.1",
+            port=0,
+            lifespan="on",
+            ws="none",
+            http="h11",
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self.server.run, name="uvicorn-mcp", daemon=True)
+        self._start_timeout = start_timeout
+        self.port = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    @property
+    def requests(self) -> list[SeenRequest]:
+        with self.state.changed:
+            return list(self.state.requests)
+
+    def start(self) -> McpServerThread:
+        self._thread.start()
+        waiter = threading.Event()
+        for _ in range(int(self._start_timeout / 0.01)):
+            if self.server.started or not self._thread.is_alive():
+                break
+            waiter.wait(0.01)
+        if not self.server.started:
+            self.stop()
+            raise RuntimeError("uvicorn did not start")
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.loop = self.server.servers[0].get_loop()
+        return self
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+        """Block until ``predicate()`` (checked on each request or handshake) or the timeout."""
+        with self.state.changed:
+            return self.state.changed.wait_for(predicate, timeout)
+
+    def wait_for_stream(self, count: int = 1, timeout: float = 10.0) -> bool:
+        """Block until ``count`` stream GETs have been answered 200 and a handshake is done."""
+
+        def ready() -> bool:
+            opened = [
+                r
+                for r in self.state.requests
+                if r.method == "GET" and r.status == 200 and not r.done
+            ]
+            seen_all = [r for r in self.state.requests if r.method == "GET" and r.status == 200]
+            return bool(opened) and len(seen_all) >= count and bool(self.state.sessions)
+
+        ok = self.wait_for(ready, timeout)
+        if ok:
+            # The SDK registers the stream's writer just after answering 200.
+            threading.Event().wait(0.2)
+        return ok
+
+    def log(self, level: str, data: Any, logger: str | None = None, timeout: float = 5.0) -> None:
+        """Send ``notifications/message`` to every initialised connection (standalone channel)."""
+        self._notify_all(
+            types.LoggingMessageNotification(
+                params=types.LoggingMessageNotificationParams(
+                    level=level,  # type: ignore[arg-type]
+                    data=data,
+                    logger=logger,
+                )
+            ),
+            timeout,
+        )
+
+    def resource_updated(self, uri: str, timeout: float = 5.0) -> None:
+        self._notify_all(
+            types.ResourceUpdatedNotification(
+                params=types.ResourceUpdatedNotificationParams(uri=uri)
+            ),
+            timeout,
+        )
+
+    def _notify_all(self, notification: Any, timeout: float) -> None:
+        assert self.loop is not None
+        with self.state.changed:
+            sessions = list(self.state.sessions)
+
+        async def send() -> None:
+            # No related request: the notification takes the standalone channel.
+            for session in sessions:
+                await session.send_notification(notification)
+
+        asyncio.run_coroutine_threadsafe(send(), self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self.server.force_exit = True
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> McpServerThread:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
