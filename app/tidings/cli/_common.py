@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import math
+import signal
 import sys
+from collections.abc import Callable
 from typing import IO
 
 from tidings.core.errors import UsageError
@@ -22,6 +25,7 @@ __all__ = [
     "ArgumentParser",
     "CommandLineError",
     "Messages",
+    "StopSignals",
     "positive_float",
     "positive_int",
     "setup_logging",
@@ -102,3 +106,26 @@ def setup_logging(level: str = "warning", known: KnownSecrets | None = None) -> 
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.WARNING))
     return handler
+
+
+class StopSignals:
+    """Ctrl-C and SIGTERM end a command cleanly: ``on_stop`` runs, then the exit code says which."""
+
+    def __init__(self, on_stop: Callable[[], None]) -> None:
+        self.caught: list[int] = []
+        self._on_stop = on_stop
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, self._caught, signum)
+
+    def _caught(self, signum: int) -> None:
+        self.caught.append(signum)
+        self._on_stop()
+
+    @property
+    def exit_code(self) -> int | None:
+        """130 after SIGINT, 143 after SIGTERM, ``None`` when no signal came."""
+        if not self.caught:
+            return None
+        return EXIT_SIGINT if self.caught[0] == signal.SIGINT else EXIT_SIGTERM

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -18,9 +16,9 @@ from tidings.cli._common import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_SIGINT,
-    EXIT_SIGTERM,
     ArgumentParser,
     Messages,
+    StopSignals,
     positive_float,
     positive_int,
 )
@@ -29,7 +27,7 @@ from tidings.core.demo import DemoServer
 from tidings.core.errors import UsageError
 from tidings.core.models import ConnectionPolicy, ConnectionState, FeedStatus, StopReason
 from tidings.core.presets import MapContext, Preset, get_preset, preset_names
-from tidings.core.sse import EventSource, validate_header, validate_url
+from tidings.core.sse import ConnectHook, EventSource, validate_header, validate_url
 
 __all__ = ["read_headers", "register", "run"]
 
@@ -224,18 +222,22 @@ async def _listen(args: argparse.Namespace, printer: _Printer) -> int:
         url = args.url
         validate_url(url)
     preset: Preset | None = None
+    hook: ConnectHook | None = None
     if args.preset is not None:
         preset = get_preset(args.preset)  # the name was checked by argparse
         url = preset.normalize_url(url)
         validate_url(url)
         printer.preset = preset
-        printer.context = MapContext(url=url)
+        # A preset's per-feed connection logic (MCP's handshake); it may fill in map options.
+        hook = preset.connect_hook()
+        printer.context = MapContext(url=url, options=getattr(hook, "map_options", {}))
     policy = ConnectionPolicy(idle_timeout=args.idle_timeout)
     source = EventSource(
         url,
         prepare_url=None
         if preset is None or preset.uses_last_event_id()
         else (lambda u: preset.request_url(u, None)),
+        connect_hook=hook,
         on_events=printer.events,
         on_status=printer.status,
         headers=headers,
@@ -245,23 +247,14 @@ async def _listen(args: argparse.Namespace, printer: _Printer) -> int:
         policy=policy,
     )
     printer.source = source
-    caught: list[int] = []
-    loop = asyncio.get_running_loop()
-
-    def on_signal(signum: int) -> None:
-        caught.append(signum)
-        source.close()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, on_signal, signum)
+    signals = StopSignals(source.close)
     try:
         final = await source.run()
     finally:
         if demo is not None:
             await demo.close()
-    if caught:
-        return EXIT_SIGINT if caught[0] == signal.SIGINT else EXIT_SIGTERM
+    if signals.exit_code is not None:
+        return signals.exit_code
     if printer.stdout_closed:
         return EXIT_OK
     reason = final.stop_reason

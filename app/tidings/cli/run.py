@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -24,9 +23,9 @@ from tidings.cli._common import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_SIGINT,
-    EXIT_SIGTERM,
     ArgumentParser,
     Messages,
+    StopSignals,
     positive_float,
 )
 from tidings.cli._context import Context
@@ -176,16 +175,7 @@ async def _run(context: Context, output: _Output, *, poll: float) -> int:
     settings = context.load_settings()
     _report_problems(output, settings)
     stop = asyncio.Event()
-    caught: list[int] = []
-    loop = asyncio.get_running_loop()
-
-    def on_signal(signum: int) -> None:
-        caught.append(signum)
-        stop.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, on_signal, signum)
+    signals = StopSignals(stop.set)
 
     async with context.history() as store:
         hub = Hub(
@@ -205,9 +195,7 @@ async def _run(context: Context, output: _Output, *, poll: float) -> int:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await hub.stop()
-    if caught:
-        return EXIT_SIGINT if caught[0] == signal.SIGINT else EXIT_SIGTERM
-    return EXIT_OK
+    return signals.exit_code if signals.exit_code is not None else EXIT_OK
 
 
 def _report_problems(output: Messages, settings: Settings) -> None:
