@@ -277,6 +277,18 @@ async def test_control_event_stops_the_feed(
     ]
 
 
+async def test_events_in_the_same_read_after_a_stop_are_not_kept(env: Env) -> None:
+    """cancel and a put in one chunk: the put after the stop is neither stored nor shown."""
+    async with ScriptedServer([sse_reply(SNAPSHOT, CANCEL + NEW_MESSAGE, end="hang")]) as server:
+        hub = env.hub()
+        hub.add(feed(server, "one.json", preset="firebase"))
+        await env.sink.wait_for(lambda: hub.statuses["one.json"].state is ConnectionState.STOPPED)
+        await hub.stop()
+    stored = list(reversed(await env.store.recent("one.json")))
+    assert [e.type for e in stored] == ["put", "cancel"]
+    assert [e.type for e in env.sink.events["one.json"]] == ["put", "cancel"]
+
+
 async def test_reconnect_records_a_possible_gap(env: Env) -> None:
     """No ids, no replay: a reconnect logs a "possible gap" entry, then a fresh snapshot."""
     async with ScriptedServer(

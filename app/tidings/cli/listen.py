@@ -84,6 +84,13 @@ def register(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
         help="shape the request and show each event's notification as this kind of server "
         f"would ({', '.join(preset_names())}); no feed rules apply",
     )
+    listen.add_argument(
+        "--preset-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a preset option, e.g. for --preset json: title=repo.name or body='{who}: {text}'",
+    )
     # Hidden: the demo's pace, so tests and screencasts need not wait.
     listen.add_argument("--demo-interval", type=positive_float, default=1.5, help=argparse.SUPPRESS)
     listen.set_defaults(handler=run)
@@ -112,6 +119,17 @@ def read_headers(values: Sequence[str]) -> list[tuple[str, str]]:
     return headers
 
 
+def _preset_options(values: Sequence[str]) -> dict[str, str]:
+    """``--preset-option KEY=VALUE`` pairs as a mapping (a usage error names a bad one)."""
+    options: dict[str, str] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--preset-option {value!r}: use KEY=VALUE")
+        options[key.strip()] = rest
+    return options
+
+
 def _parse_header(text: str, *, where: str) -> tuple[str, str]:
     name, colon, value = text.partition(":")
     if not colon:
@@ -132,6 +150,7 @@ class _Printer(Messages):
         self._out = out
         self._remaining = max_events
         self.preset: Preset | None = None
+        self.cursor: str | None = None
         self.context = MapContext()
         self.source: EventSource | None = None
         self.stdout_closed = False
@@ -142,7 +161,12 @@ class _Printer(Messages):
             events = events[: self._remaining]
             self._remaining -= len(events)
         if self.preset is not None:
-            blob = "".join([self._with_preset(e, self.preset) for e in events])
+            parts = []
+            for event in events:
+                parts.append(self._with_preset(event, self.preset))
+                if self.source is not None and self.source.closed:
+                    break  # the preset stopped the feed: nothing after that event counts
+            blob = "".join(parts)
         elif self._as_json:
             # Same bytes as json.dumps({...}, ensure_ascii=False), without the per-call
             # overhead of building a dict and an encoder: this is the hot path.
@@ -174,6 +198,8 @@ class _Printer(Messages):
         """The event with the preset's mapping (no feed rules: listen has no feed)."""
         mapped = preset.map(event, self.context)
         note = mapped.notification
+        if mapped.cursor is not None:
+            self.cursor = mapped.cursor  # ntfy's since=: a reconnect resumes after it
         if mapped.stop is not None and self.source is not None:
             self.source.stop(mapped.stop.reason, mapped.stop.message)
         if self._as_json:
@@ -229,14 +255,15 @@ async def _listen(args: argparse.Namespace, printer: _Printer) -> int:
         validate_url(url)
         printer.preset = preset
         # A preset's per-feed connection logic (MCP's handshake); it may fill in map options.
-        hook = preset.connect_hook()
-        printer.context = MapContext(url=url, options=getattr(hook, "map_options", {}))
+        options = _preset_options(args.preset_option)
+        hook = preset.connect_hook(options)
+        printer.context = MapContext(url=url, options=getattr(hook, "map_options", options))
     policy = ConnectionPolicy(idle_timeout=args.idle_timeout)
     source = EventSource(
         url,
         prepare_url=None
         if preset is None or preset.uses_last_event_id()
-        else (lambda u: preset.request_url(u, None)),
+        else (lambda u: preset.request_url(u, printer.cursor)),
         connect_hook=hook,
         on_events=printer.events,
         on_status=printer.status,

@@ -91,6 +91,11 @@ class _Output(Messages):
                         "data": e.data,
                         "id": e.event_id,
                         "received_at": e.received_at,
+                        # What a person would be shown, after the preset and the rules.
+                        "notification": None
+                        if e.notification is None
+                        else e.notification.to_json(),
+                        "reason": e.reason,
                     },
                     ensure_ascii=False,
                 )
@@ -179,7 +184,11 @@ async def _run(context: Context, output: _Output, *, poll: float) -> int:
 
     async with context.history() as store:
         hub = Hub(
-            store=store, secrets=context.secrets(), sinks=[output], known_secrets=context.known
+            store=store,
+            secrets=context.secrets(),
+            sinks=[output],
+            known_secrets=context.known,
+            quiet_hours=settings.quiet_hours,
         )
         for feed in settings.feeds:
             hub.add(feed)
@@ -228,6 +237,7 @@ async def _follow_settings(
             _report_problems(output, fresh)
             continue
         _report_problems(output, fresh)
+        hub.set_quiet_hours(fresh.quiet_hours)
         await _apply(hub, current, fresh, output)
         current = fresh
 

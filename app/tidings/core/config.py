@@ -390,6 +390,7 @@ _FEED_KEYS = frozenset(
         "proxy",
         "idle_timeout",
         "rules",
+        "preset_options",
     }
 )
 _AUTH_KEYS = frozenset({"kind", "username", "header_name", "query_param", "command"})
@@ -624,6 +625,9 @@ def feed_from_dict(table: Mapping[str, Any], *, where: str = "feed") -> Feed:
     headers = _headers_from(table.get("headers", []), f"{where}.headers")
     tls = _tls_from(table.get("tls", {}), f"{where}.tls")
     rules = rules_from_dict(table.get("rules", {}), where=f"{where}.rules")
+    options = _preset_options_from(
+        table.get("preset_options", {}), preset, f"{where}.preset_options"
+    )
     return Feed(
         id=feed_id,
         name=name,
@@ -636,7 +640,28 @@ def feed_from_dict(table: Mapping[str, Any], *, where: str = "feed") -> Feed:
         proxy=proxy,
         idle_timeout=idle,
         rules=rules,
+        preset_options=options,
     )
+
+
+def _preset_options_from(table: object, preset: str, where: str) -> tuple[tuple[str, str], ...]:
+    """The preset's options (the generic JSON preset's paths and templates), checked."""
+    if not isinstance(table, dict):
+        raise _InvalidError(
+            where, f'must be a table, for example {{ title = "repo.name" }}, not {_describe(table)}'
+        )
+    options: dict[str, str] = {}
+    for key, value in table.items():
+        if not isinstance(value, str):
+            raise _InvalidError(f"{where}.{key}", f"must be text in quotes, not {_describe(value)}")
+        options[key] = value
+    if options and preset == "json":
+        from tidings.core.presets.json_preset import check_options  # noqa: PLC0415
+
+        problems = check_options(options)
+        if problems:
+            raise _InvalidError(where, "; ".join(problems))
+    return tuple(sorted(options.items()))
 
 
 def _auth_from(table: object, where: str) -> Auth:
@@ -919,6 +944,8 @@ def feed_to_dict(feed: Feed) -> dict[str, Any]:
     rules = rules_to_dict(feed.rules)
     if rules:
         table["rules"] = rules
+    if feed.preset_options:
+        table["preset_options"] = dict(feed.preset_options)
     return table
 
 

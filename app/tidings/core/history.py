@@ -81,6 +81,8 @@ class StoredEvent:
     """What the preset (and later the rules) made of it; not yet persisted."""
     reason: str = field(default="", compare=False)
     """Why there is no notification (keep-alive, control, muted...)."""
+    withdraw_key: str = field(default="", compare=False)
+    """A replace key whose notification the server withdrew (ntfy ``message_delete``)."""
     batch_index: int = field(default=-1, compare=False)
     """Its position in the batch given to :meth:`HistoryStore.record` (to line results up)."""
 

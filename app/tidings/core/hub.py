@@ -465,7 +465,10 @@ class Hub:
             reason = "" if decision.reason is None else decision.reason.value
             if decision.reason is Reason.NO_NOTIFICATION and m is not None and m.reason:
                 reason = m.reason  # the preset's own word: keep-alive, canary, gap...
-            events.append(replace(s, notification=decision.notification, reason=reason))
+            withdraw = (m.withdraw_key or "") if m is not None else ""
+            events.append(
+                replace(s, notification=decision.notification, reason=reason, withdraw_key=withdraw)
+            )
             if decision.summary is not None:
                 summaries.pop(decision.summary.replace_key, None)
                 summaries[decision.summary.replace_key] = decision.summary
@@ -527,7 +530,14 @@ class Hub:
             runner.firehose = preset.firehose
             cursor = await self._store.cursor(feed.id)
             auth = FeedAuth(feed, secrets=self._secrets, known=self._known)
-            context = MapContext(feed_id=feed.id, feed_name=feed.name, url=feed.url)
+            hook = preset.connect_hook(dict(feed.preset_options))
+            context = MapContext(
+                feed_id=feed.id,
+                feed_name=feed.name,
+                url=feed.url,
+                # What the connection learns (an MCP server's name) is read live from there.
+                options=getattr(hook, "map_options", dict(feed.preset_options)),
+            )
             uses_last_event_id = preset.uses_last_event_id()
             # The preset's own cursor (ntfy's message id) where it does not use Last-Event-ID.
             own_cursor = [None if uses_last_event_id else cursor]
@@ -536,6 +546,10 @@ class Hub:
 
             async def on_events(events: Sequence[DecodedEvent]) -> None:
                 mapped = [_map(preset, e, context) for e in events]
+                # Nothing after a stop (Firebase cancel) counts, even in the same read.
+                stop_at = next((i for i, m in enumerate(mapped) if m.stop is not None), None)
+                if stop_at is not None:
+                    events, mapped = events[: stop_at + 1], mapped[: stop_at + 1]
                 if uses_last_event_id:
                     # The source's last event ID after this read: the id the next request
                     # would send, so a restart resumes exactly where a reconnect would.
@@ -558,9 +572,9 @@ class Hub:
                 self._set_status(runner, status)
                 entry = gap.observe(status, last_event_id=source.last_event_id)
                 if entry is not None:
-                    runner.side_tasks.add(
-                        asyncio.ensure_future(self._record_gap(runner, feed, entry))
-                    )
+                    job = asyncio.ensure_future(self._record_gap(runner, feed, entry))
+                    runner.side_tasks.add(job)
+                    job.add_done_callback(runner.side_tasks.discard)
 
             source = EventSource(
                 preset.normalize_url(feed.url),
@@ -577,6 +591,7 @@ class Hub:
                 verify=self._ssl.get(feed),
                 proxy=feed.proxy or None,
                 transport=self._transport_factory(feed) if self._transport_factory else None,
+                connect_hook=hook,
             )
             if runner.task is not asyncio.current_task():
                 return  # halted while reading the cursor

@@ -229,4 +229,6 @@ class Feed:
     """``""`` uses the system or environment proxy; otherwise an http(s):// or socks5:// URL."""
     idle_timeout: float = 90.0
     rules: FeedRules = FeedRules()
+    preset_options: tuple[tuple[str, str], ...] = ()
+    """The preset's own settings, such as the generic JSON preset's title and body paths."""
     """What may pop up; changing only these never restarts the connection."""

@@ -109,6 +109,10 @@ def safe_url(value: object, *, what: str = "URL") -> str:
     """``value`` if it is an absolute http(s) URL, else ``""`` (and a log line saying why)."""
     if not isinstance(value, str) or not value:
         return ""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value.strip()):
+        # urlsplit silently drops tabs and line breaks; a URL carrying them is not trusted.
+        logger.info("dropped a %s with control characters", what)
+        return ""
     try:
         parts = urlsplit(value.strip())
     except ValueError:

@@ -96,7 +96,10 @@ def compact_json(value: Any, limit: int = SUMMARY_LIMIT) -> str:
     try:
         text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
     except (ValueError, TypeError, RecursionError):
-        text = repr(value)
+        try:
+            text = repr(value)
+        except RecursionError:  # as deep as what made json.dumps give up
+            text = "(nested too deeply to show)"
     return shorten(clean_text(text), limit)
 
 
