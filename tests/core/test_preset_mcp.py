@@ -24,7 +24,7 @@ from tidings.core.decoder import DecodedEvent
 from tidings.core.models import ConnectionPolicy, ConnectionState, FeedStatus, StopReason
 from tidings.core.notification import Urgency
 from tidings.core.presets import MapContext, Mapped, get_preset
-from tidings.core.presets.mcp import McpConnection, McpPreset, level_urgency
+from tidings.core.presets.mcp import McpConnection, McpPreset, level_urgency, resource_name
 from tidings.core.sse import EventSource
 
 WAIT = 10.0
@@ -104,8 +104,68 @@ def test_resource_update_replaces_per_uri() -> None:
     )
     mapped = _map(data)
     assert mapped.notification is not None
+    assert mapped.notification.title == "a.txt updated"
     assert mapped.notification.body == "file:///a.txt"
     assert mapped.notification.replace_key == "mcp-resource:file:///a.txt"
+
+
+def test_resource_update_as_the_2026_listen_stream_sends_it() -> None:
+    """The SDK's listen frame (uri + subscription _meta): title from the URI, the URI as body."""
+    data = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "method": "notifications/resources/updated",
+            "params": {
+                "uri": "https://example.com/docs/read%20me.md",
+                "_meta": {"io.modelcontextprotocol/subscriptionId": 7},
+            },
+        }
+    )
+    mapped = _map(data, server_name="srv")
+    note = mapped.notification
+    assert note is not None
+    assert (note.title, note.body, note.urgency) == (
+        "read me.md updated",
+        "https://example.com/docs/read%20me.md",
+        Urgency.NORMAL,
+    )
+    assert note.tags == ("resource",)
+
+
+@pytest.mark.parametrize(
+    ("uri", "name"),
+    [
+        ("file:///a/b/c.txt", "c.txt"),
+        ("file:///a/b/", "b"),
+        ("https://host.example", "host.example"),
+        ("db://orders", "orders"),
+        ("urn:isbn:0451450523", "urn:isbn:0451450523"),
+        ("  spaced\nuri  ", "spaced uri"),
+        ("x" * 500, "x" * 119 + "\u2026"),
+    ],
+)
+def test_resource_name_from_uri(uri: str, name: str) -> None:
+    """A resource's short title is its last path segment, else the host, else the URI."""
+    assert resource_name(uri) == name
+
+
+@pytest.mark.parametrize("kind", ["tools", "prompts", "resources"])
+def test_list_changes_are_low_urgency_and_replace(kind: str) -> None:
+    """tools/prompts/resources list_changed: one low-urgency notification per list."""
+    data = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "method": f"notifications/{kind}/list_changed",
+            "params": {"_meta": {"io.modelcontextprotocol/subscriptionId": 1}},
+        }
+    )
+    note = _map(data, server_name="srv").notification
+    assert note is not None
+    assert (note.title, note.urgency, note.replace_key) == (
+        f"srv: {kind} changed",
+        Urgency.LOW,
+        f"mcp-list:{kind}",
+    )
 
 
 @pytest.mark.parametrize(
@@ -120,10 +180,33 @@ def test_resource_update_replaces_per_uri() -> None:
             "message",
             "notifications/progress",
         ),
+        (
+            '{"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged",'
+            '"params":{"notifications":{"toolsListChanged":true}}}',
+            "message",
+            "acknowledged subscriptions/listen",
+        ),
+        (
+            '{"jsonrpc":"2.0","id":3,"result":{"_meta":'
+            '{"io.modelcontextprotocol/subscriptionId":3}}}',
+            "message",
+            "ended the subscriptions/listen stream",
+        ),
+        (
+            '{"jsonrpc":"2.0","id":3,"error":{"code":-32603,"message":"limit reached"}}',
+            "message",
+            "error response: limit reached",
+        ),
+        (
+            '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}',
+            "message",
+            "cancelled",
+        ),
+        ('{"jsonrpc":"2.0","method":"notifications/tasks/status"}', "message", "tasks/status"),
     ],
 )
 def test_other_messages_are_silent_with_a_reason(data: str, type_: str, reason: str) -> None:
-    """Priming events, the endpoint event, responses, pings and progress are no notification."""
+    """Priming, endpoint, responses, pings, progress, listen control frames: no notification."""
     mapped = _map(data, type_)
     assert mapped.notification is None
     assert reason in mapped.reason
@@ -147,15 +230,35 @@ _rpc = st.fixed_dictionaries(
     {"jsonrpc": st.just("2.0")},
     optional={
         "method": st.sampled_from(
-            ["notifications/message", "notifications/resources/updated", "ping"]
+            [
+                "notifications/message",
+                "notifications/resources/updated",
+                "notifications/resources/list_changed",
+                "notifications/tools/list_changed",
+                "notifications/prompts/list_changed",
+                "notifications/subscriptions/acknowledged",
+                "notifications/progress",
+                "ping",
+            ]
         )
         | st.text(),
         "params": _json
         | st.fixed_dictionaries(
-            {}, optional={"level": _json, "data": _json, "logger": _json, "uri": _json}
+            {},
+            optional={
+                "level": _json,
+                "data": _json,
+                "logger": _json,
+                "uri": _json | st.text(),
+                "title": _json,
+                "_meta": _json,
+                "notifications": _json,
+            },
         ),
         "id": _json,
-        "result": _json,
+        "result": _json
+        | st.fixed_dictionaries({"_meta": _json | st.dictionaries(st.text(), _json)}),
+        "error": _json | st.fixed_dictionaries({"code": _json, "message": _json}),
     },
 )
 
@@ -177,14 +280,46 @@ def test_map_never_raises_on_arbitrary_text(data: str) -> None:
     assert isinstance(_map(data), Mapped)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    uri=st.text() | st.from_regex(r"[a-z]{1,6}://[^\s]{0,40}", fullmatch=True),
+    title=st.none() | st.text() | st.integers(),
+    kind=st.sampled_from(["tools", "prompts", "resources"]),
+)
+def test_listen_stream_frames_never_raise(uri: str, title: object, kind: str) -> None:
+    """Any resource URI (or title) and any list change map to a Mapped; an update keys by URI."""
+    params: dict[str, Any] = {"uri": uri, "_meta": {"io.modelcontextprotocol/subscriptionId": 1}}
+    if title is not None:
+        params["title"] = title
+    update = {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": params}
+    mapped = _map(json.dumps(update))
+    if uri.strip():
+        assert mapped.notification is not None
+        assert mapped.notification.replace_key == f"mcp-resource:{uri}"
+        assert uri in mapped.notification.body
+        assert 0 < len(mapped.notification.title) <= 130
+    else:
+        assert mapped.notification is None
+        assert mapped.reason
+    changed = {"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"}
+    assert _map(json.dumps(changed)).notification is not None
+
+
 # -- connecting: helpers ---------------------------------------------------------------
 
 
 class _Run:
     """An EventSource with the MCP hook, collecting what it delivers."""
 
-    def __init__(self, url: str, **kwargs: Any) -> None:
-        self.hook = PRESET.connect_hook()
+    def __init__(
+        self,
+        url: str,
+        options: dict[str, str] | None = None,
+        *,
+        reconnection_time: float = 0.1,
+        **kwargs: Any,
+    ) -> None:
+        self.hook = PRESET.connect_hook(options)
         self.events: list[DecodedEvent] = []
         self.statuses: list[FeedStatus] = []
         self.arrived = asyncio.Event()
@@ -193,7 +328,7 @@ class _Run:
             connect_hook=self.hook,
             on_events=self._on_events,
             on_status=self.statuses.append,
-            policy=ConnectionPolicy(reconnection_time=0.1, idle_timeout=WAIT),
+            policy=ConnectionPolicy(reconnection_time=reconnection_time, idle_timeout=WAIT),
             **kwargs,
         )
         self.task: asyncio.Task[FeedStatus] | None = None
@@ -240,6 +375,12 @@ def legacy() -> Any:
         yield server
 
 
+@pytest.fixture
+def modern() -> Any:
+    with McpServerThread(transport="streamable", modern=True) as server:
+        yield server
+
+
 # -- connecting: against the official SDK ---------------------------------------------
 
 
@@ -258,14 +399,19 @@ async def test_streamable_http_handshake_then_get_stream(streamable: McpServerTh
         ("storage", "low disk", "normal"),
         (SERVER_NAME, "down", "critical"),
     ]
-    posts = [r for r in streamable.requests if r.method == "POST"]
+    probe, *posts = [r for r in streamable.requests if r.method == "POST"]
     get = next(r for r in streamable.requests if r.method == "GET")
+    # The 2026-07-28 probe first; a server that predates it answers 400: the handshake follows.
+    assert probe.headers["mcp-method"] == "server/discover"
+    assert probe.headers["mcp-protocol-version"] == "2026-07-28"
+    assert probe.status == 400
     assert "application/json" in posts[0].headers["accept"]
     assert "text/event-stream" in posts[0].headers["accept"]
     session = posts[1].headers["mcp-session-id"]
     assert get.headers["mcp-session-id"] == session
     assert get.headers["mcp-protocol-version"] == "2025-11-25"
     assert run.hook.mode == "streamable"
+    assert run.hook.replays is None
 
 
 async def test_session_expiry_initialises_again(streamable: McpServerThread) -> None:
@@ -316,6 +462,102 @@ async def test_http_sse_2024_fallback(legacy: McpServerThread) -> None:
     assert {r.path for r in posts[1:]} == {"/messages/"}
 
 
+async def test_2026_discover_then_listen_stream(modern: McpServerThread) -> None:
+    """The SDK's server as shipped: discover picks 2026-07-28; listen frames become notes."""
+    run = _Run(modern.url, {"subscribe": "file:///a.txt file:///b.txt"})
+    run.start()
+    try:
+        assert await asyncio.to_thread(modern.wait_for_listen)
+        await asyncio.to_thread(modern.resource_updated, "file:///b.txt")
+        await asyncio.to_thread(modern.list_changed, "resources")
+        await asyncio.to_thread(modern.list_changed, "prompts")
+        notes = await run.wait_notes(3)
+    finally:
+        await run.stop()
+    assert [(n["title"], n["urgency"]) for n in notes] == [
+        ("b.txt updated", "normal"),
+        (f"{SERVER_NAME}: resources changed", "low"),
+        (f"{SERVER_NAME}: prompts changed", "low"),
+    ]
+    hook = run.hook
+    assert (hook.mode, hook.protocol_version, hook.session_id) == ("modern", "2026-07-28", None)
+    assert hook.replays is False
+    assert hook.map_options == {"protocol_version": "2026-07-28", "server_name": SERVER_NAME}
+    assert hook.honored == {
+        "toolsListChanged": True,
+        "promptsListChanged": True,
+        "resourcesListChanged": True,
+        "resourceSubscriptions": ["file:///a.txt", "file:///b.txt"],
+    }
+    assert hook.initializations == 0  # no handshake on this revision
+    assert not [r for r in modern.requests if r.method == "GET"]
+
+
+async def test_2026_dropped_listen_streams_reconnect_without_a_hot_loop(
+    modern: McpServerThread,
+) -> None:
+    """Every listen stream cut after its ack: a new POST each time, never sooner than T."""
+    t = 0.3
+    run = _Run(modern.url, {"subscribe": "file:///a.txt"}, reconnection_time=t)
+    modern.state.cut_listens = True
+    loop = asyncio.get_running_loop()
+    run.start()
+    try:
+        assert await asyncio.to_thread(modern.wait_for_listen)
+        started = loop.time()
+        await asyncio.sleep(1.5)
+        window = loop.time() - started
+        modern.state.cut_listens = False
+        cut = len(modern.listens())
+        assert await asyncio.to_thread(modern.wait_for_listen, cut + 1)
+        await asyncio.to_thread(modern.resource_updated, "file:///a.txt")
+        notes = await run.wait_notes(1)
+    finally:
+        await run.stop()
+    assert notes[-1]["body"] == "file:///a.txt"
+    # A hot loop would make hundreds; each cut stream delivered its ack, so the wait is T.
+    assert 3 <= cut <= window / t + 2, cut
+    assert run.hook.listens == len(modern.listens())
+    probes = [r for r in modern.requests if r.headers.get("mcp-method") == "server/discover"]
+    assert len(probes) == 1
+    states = [s.state for s in run.statuses]
+    reopened = sum(
+        1
+        for a, b in itertools.pairwise(states)
+        if (a, b) == (ConnectionState.RETRYING, ConnectionState.CONNECTING)
+    )
+    assert reopened >= cut - 1
+
+
+async def test_2026_every_reconnect_is_a_possible_gap(modern: McpServerThread) -> None:
+    """The hook's `replays` (False on 2026-07-28) makes the hub's gap watch flag each reconnect."""
+    from tidings.core.hub import _GapWatch  # the hub's reader of `replays` (hub.py)
+
+    run = _Run(modern.url)
+    run.start()
+    try:
+        assert await asyncio.to_thread(modern.wait_for_listen)
+        await asyncio.to_thread(modern.drop_connections)
+        assert await asyncio.to_thread(modern.wait_for_listen, 2)
+        await asyncio.to_thread(modern.drop_connections)
+        assert await asyncio.to_thread(modern.wait_for_listen, 3)
+        async with asyncio.timeout(WAIT):
+            # The third stream's acknowledgement: the source reported it open.
+            while sum("acknowledged" in e.data for e in run.events) < 3:
+                run.arrived.clear()
+                await run.arrived.wait()
+    finally:
+        await run.stop()
+
+    class _Replays:
+        replays = run.hook.replays
+
+    watch = _GapWatch(_Replays())  # type: ignore[arg-type]
+    # Even with a last event id at hand, nothing can be replayed on this revision.
+    gaps = [watch.observe(s, last_event_id="42") for s in run.statuses]
+    assert len([g for g in gaps if g is not None]) == 2
+
+
 # -- connecting: corner cases over a mock transport -----------------------------------
 
 
@@ -326,6 +568,22 @@ def _init_answer(request: httpx.Request) -> dict[str, Any]:
         "id": body["id"],
         "result": {"protocolVersion": "2025-06-18", "serverInfo": {"name": "mock"}},
     }
+
+
+def _is_probe(request: httpx.Request) -> bool:
+    return bool(request.headers.get("mcp-method") == "server/discover")
+
+
+def _pre_2026(request: httpx.Request) -> httpx.Response:
+    """What a Streamable HTTP server predating 2026-07-28 answers the discover probe."""
+    return httpx.Response(
+        400,
+        json={
+            "jsonrpc": "2.0",
+            "id": "server-error",
+            "error": {"code": -32600, "message": "Bad Request: Missing session ID"},
+        },
+    )
 
 
 async def _run_mock(handler: Any, url: str = "http://mcp.test/mcp") -> tuple[_Run, FeedStatus]:
@@ -340,6 +598,8 @@ async def test_get_405_stops_with_a_clear_message() -> None:
     seen: list[tuple[str, dict[str, str]]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
+        if _is_probe(request):
+            return _pre_2026(request)
         seen.append((request.method, dict(request.headers)))
         if request.method == "POST":
             body = json.loads(request.content)
@@ -372,14 +632,14 @@ async def test_endpoint_on_another_origin_is_rejected() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "POST":
             posted.append(str(request.url))
-            return httpx.Response(404)
+            return httpx.Response(404)  # the discover probe and initialize alike
         body = "event: endpoint\ndata: https://elsewhere.example/messages?s=1\n\n"
         return httpx.Response(200, headers={"content-type": "text/event-stream"}, text=body)
 
     _, final = await _run_mock(handler, "http://mcp.test/sse")
     assert final.stop_reason is StopReason.FAILED
     assert "another origin" in final.message
-    assert posted == ["http://mcp.test/sse"]
+    assert posted == ["http://mcp.test/sse"] * 2
 
 
 async def test_user_headers_only_to_the_feed_origin() -> None:
@@ -388,6 +648,8 @@ async def test_user_headers_only_to_the_feed_origin() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request.headers)
+        if _is_probe(request):
+            return _pre_2026(request)
         if request.method == "POST":
             if "id" in json.loads(request.content):
                 return httpx.Response(200, json=_init_answer(request))
@@ -404,7 +666,7 @@ async def test_user_headers_only_to_the_feed_origin() -> None:
     seen.clear()
     async with asyncio.timeout(WAIT):
         await run.source.run()
-    assert [h.get("authorization") for h in seen] == ["Bearer t0k"] * 3
+    assert [h.get("authorization") for h in seen] == ["Bearer t0k"] * 4
 
 
 async def test_retry_and_last_event_id_within_one_session() -> None:
@@ -413,6 +675,8 @@ async def test_retry_and_last_event_id_within_one_session() -> None:
     loop = asyncio.get_running_loop()
 
     def handler(request: httpx.Request) -> httpx.Response:
+        if _is_probe(request):
+            return _pre_2026(request)
         if request.method == "POST":
             if "id" in json.loads(request.content):
                 return httpx.Response(
@@ -434,6 +698,152 @@ async def test_retry_and_last_event_id_within_one_session() -> None:
     assert all(gap >= 0.19 for gap in gaps), gaps
     assert [n["body"] for n in run.notes()] == ["m1", "m2", "m3"]
     assert run.hook.initializations == 1
+
+
+def _discover_answer(request: httpx.Request, versions: list[str]) -> httpx.Response:
+    body = json.loads(request.content)
+    result = {
+        "supportedVersions": versions,
+        "capabilities": {},
+        "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "mocked", "title": "Mocked"}},
+    }
+    return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "result": result})
+
+
+def _listen_error(request: httpx.Request, code: int, status: int) -> httpx.Response:
+    body = json.loads(request.content)
+    error = {"code": code, "message": f"nope {code}", "data": {"supported": ["2026-07-28"]}}
+    return httpx.Response(status, json={"jsonrpc": "2.0", "id": body["id"], "error": error})
+
+
+async def test_2026_listen_request_shape() -> None:
+    """The listen POST: envelope, headers, filter from the options, no Last-Event-ID."""
+    listens: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if _is_probe(request):
+            return _discover_answer(request, ["2025-11-25", "2026-07-28"])
+        listens.append(request)
+        return httpx.Response(204)
+
+    run = _Run(
+        "http://mcp.test/mcp",
+        {"subscribe": "file:///x, file:///y", "list_changed": "tools", "log_level": "Warning"},
+        transport=httpx.MockTransport(handler),
+        last_event_id="stale",
+        resume=True,
+    )
+    async with asyncio.timeout(WAIT):
+        final = await run.source.run()
+    assert final.stop_reason is StopReason.NO_CONTENT
+    (request,) = listens
+    assert request.method == "POST"
+    assert request.headers["mcp-protocol-version"] == "2026-07-28"
+    assert request.headers["mcp-method"] == "subscriptions/listen"
+    assert "application/json" in request.headers["accept"]
+    assert "text/event-stream" in request.headers["accept"]
+    assert request.headers["content-type"] == "application/json"
+    assert "last-event-id" not in request.headers
+    body = json.loads(request.content)
+    assert body["method"] == "subscriptions/listen"
+    assert body["params"]["notifications"] == {
+        "toolsListChanged": True,
+        "resourceSubscriptions": ["file:///x", "file:///y"],
+    }
+    meta = body["params"]["_meta"]
+    assert meta["io.modelcontextprotocol/protocolVersion"] == "2026-07-28"
+    assert meta["io.modelcontextprotocol/clientCapabilities"] == {}
+    assert meta["io.modelcontextprotocol/clientInfo"]["name"] == "tidings"
+    assert meta["io.modelcontextprotocol/logLevel"] == "warning"
+    assert run.hook.map_options["server_name"] == "Mocked"
+
+
+async def test_2026_listen_method_not_found_stops() -> None:
+    """A 2026 server that serves no listen stream (-32601 as HTTP 404) stops, saying why."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if _is_probe(request):
+            return _discover_answer(request, ["2026-07-28"])
+        return _listen_error(request, -32601, 404)
+
+    _, final = await _run_mock(handler)
+    assert final.state is ConnectionState.STOPPED
+    assert final.stop_reason is StopReason.HTTP_STATUS
+    assert "no subscriptions/listen stream" in final.message
+
+
+async def test_2026_unsupported_version_negotiates_again_then_stops() -> None:
+    """Listen answered -32022 (the server changed era): discover again, boundedly."""
+    methods: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        methods.append(request.headers.get("mcp-method", request.method))
+        if _is_probe(request):
+            return _discover_answer(request, ["2026-07-28"])
+        return _listen_error(request, -32022, 400)
+
+    _, final = await _run_mock(handler)
+    assert final.stop_reason is StopReason.FAILED
+    assert "refused subscriptions/listen" in final.message
+    assert methods == ["server/discover", "subscriptions/listen"] * 4
+
+
+async def test_2026_discover_without_the_modern_version_uses_the_handshake() -> None:
+    """A discover result that lists only handshake revisions is a legacy advertisement."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("mcp-method") or request.method)
+        if _is_probe(request):
+            return _discover_answer(request, ["2025-11-25"])
+        if request.method == "POST":
+            if "id" in json.loads(request.content):
+                return httpx.Response(200, json=_init_answer(request))
+            return httpx.Response(202)
+        return httpx.Response(204)
+
+    run, final = await _run_mock(handler)
+    assert final.stop_reason is StopReason.NO_CONTENT
+    assert seen == ["server/discover", "POST", "POST", "GET"]
+    assert run.hook.mode == "streamable"
+    assert run.hook.replays is None
+
+
+async def test_2026_discover_naming_only_unknown_revisions_stops() -> None:
+    """-32022 naming only revisions Tidings does not know: stop, naming them."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        error = {"code": -32022, "message": "no", "data": {"supported": ["2031-01-01"]}}
+        return httpx.Response(400, json={"jsonrpc": "2.0", "id": body["id"], "error": error})
+
+    _, final = await _run_mock(handler)
+    assert final.stop_reason is StopReason.FAILED
+    assert "2031-01-01" in final.message
+
+
+@pytest.mark.parametrize(("status", "state"), [(503, "retry"), (401, "credentials")])
+async def test_2026_discover_status_classes(status: int, state: str) -> None:
+    """The probe follows the status table: 5xx retries (and probes again), 401 needs credentials."""
+    probes: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if _is_probe(request):
+            probes.append(1)
+            return httpx.Response(status) if len(probes) <= 2 else _pre_2026(request)
+        if request.method == "POST":
+            if "id" in json.loads(request.content):
+                return httpx.Response(200, json=_init_answer(request))
+            return httpx.Response(202)
+        return httpx.Response(204)
+
+    _, final = await _run_mock(handler)
+    if state == "retry":
+        assert final.stop_reason is StopReason.NO_CONTENT  # the handshake after the third probe
+        assert len(probes) == 3
+    else:
+        assert final.stop_reason is StopReason.NEEDS_CREDENTIALS
+        assert len(probes) == 1
 
 
 def test_hook_is_per_feed() -> None:

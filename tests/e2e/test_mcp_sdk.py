@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -97,3 +98,88 @@ async def test_listen_speaks_2024_11_05_http_sse(
     assert lines[1]["notification"] is None  # the initialize response
     assert lines[2]["notification"]["title"] == "old"
     assert lines[2]["notification"]["urgency"] == "low"
+
+
+@pytest.fixture
+def modern() -> Iterator[McpServerThread]:
+    with McpServerThread(transport="streamable", modern=True) as server:
+        yield server
+
+
+async def test_listen_2026_resource_update_becomes_a_notification(
+    modern: McpServerThread, start_tidings: StartTidings
+) -> None:
+    """2026-07-28: discover, POST subscriptions/listen; a pushed resource update is printed."""
+    uri = "file:///srv/reports/q3%20summary.md"
+    child = await start_tidings(
+        "listen",
+        modern.url,
+        "--preset",
+        "mcp",
+        "--preset-option",
+        f"subscribe={uri}",
+        "--json",
+        "--max-events",
+        "3",
+    )
+    assert await asyncio.to_thread(modern.wait_for_listen), (
+        child.stderr_so_far,
+        [(r.method, r.status, r.headers) for r in modern.requests],
+    )
+    ack = await child.json_line()
+    assert ack["notification"] is None
+    assert "acknowledged" in json.dumps(ack)
+    await asyncio.to_thread(modern.resource_updated, "file:///not/subscribed.txt")
+    await asyncio.to_thread(modern.resource_updated, uri)
+    await asyncio.to_thread(modern.list_changed, "tools")
+    done = await child.finish(WAIT)
+    done.assert_no_traceback()
+    assert done.returncode == 0, done.stderr
+    lines = done.json_lines
+    assert lines[0] == ack
+    notes = [line["notification"] for line in lines[1:]]
+    # The server never sends the URI the listen filter did not name.
+    assert notes[0]["title"] == "q3 summary.md updated"
+    assert notes[0]["body"] == uri
+    assert notes[0]["urgency"] == "normal"
+    assert (notes[1]["title"], notes[1]["urgency"]) == (f"{SERVER_NAME}: tools changed", "low")
+    probe, listen = [r for r in modern.requests if r.method == "POST"]
+    assert (probe.headers["mcp-method"], probe.status) == ("server/discover", 200)
+    assert listen.headers["mcp-method"] == "subscriptions/listen"
+    assert listen.headers["mcp-protocol-version"] == "2026-07-28"
+    assert "mcp-session-id" not in listen.headers
+    assert "last-event-id" not in listen.headers
+    assert not [r for r in modern.requests if r.method == "GET"]
+
+
+async def test_listen_2026_reconnects_with_a_new_post_after_a_drop(
+    modern: McpServerThread, start_tidings: StartTidings
+) -> None:
+    """2026-07-28: a cut listen stream is listened to again (a new POST, no resume)."""
+    child = await start_tidings(
+        "listen",
+        modern.url,
+        "--preset",
+        "mcp",
+        "--preset-option",
+        "subscribe=file:///a.txt",
+        "--json",
+        "--max-events",
+        "3",
+    )
+    assert await asyncio.to_thread(modern.wait_for_listen), child.stderr_so_far
+    assert (await child.json_line())["notification"] is None  # the acknowledgement
+    await asyncio.to_thread(modern.drop_connections)
+    assert await asyncio.to_thread(modern.wait_for_listen, 2), child.stderr_so_far
+    await asyncio.to_thread(modern.resource_updated, "file:///a.txt")
+    done = await child.finish(WAIT)
+    done.assert_no_traceback()
+    assert done.returncode == 0, done.stderr
+    lines = done.json_lines
+    assert lines[1]["notification"] is None  # the second stream's acknowledgement
+    assert lines[2]["notification"]["body"] == "file:///a.txt"
+    listens = modern.listens()
+    assert len(listens) == 2
+    assert all("last-event-id" not in r.headers for r in listens)
+    probes = [r for r in modern.requests if r.headers.get("mcp-method") == "server/discover"]
+    assert len(probes) == 1  # the era is known: no new probe per reconnect

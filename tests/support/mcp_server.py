@@ -11,6 +11,17 @@ A server middleware remembers each client session once it sent
 ``notifications/message`` to every such connection on its standalone channel
 (the GET stream, or the 2024-11-05 SSE stream), from the test's thread. An
 ASGI wrapper records every HTTP request (method, path, headers, status).
+
+Eras: the SDK's ``MCPServer`` speaks 2026-07-28 (``server/discover``,
+``subscriptions/listen``) next to the handshake revisions. ``modern=False``
+(the default) stands in for a Streamable HTTP server that predates 2026-07-28: a shim
+answers any request naming a non-handshake ``MCP-Protocol-Version`` with 400
+and a JSON-RPC error, as the SDK's 1.x servers do (the rest is the SDK's own
+server untouched). ``modern=True`` serves the SDK as shipped; the tests then
+publish change events on the server's own subscription bus
+(:meth:`McpServerThread.publish`), which the SDK's ``ListenHandler`` fans
+out to open listen streams, and can cut connections (:meth:`drop_connections`,
+or ``cut_listens`` to cut every listen stream right after its first frame).
 """
 
 from __future__ import annotations
@@ -27,6 +38,15 @@ from mcp import types
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.server.session import ServerSession
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    PromptsListChanged,
+    ResourcesListChanged,
+    ResourceUpdated,
+    ServerEvent,
+    ToolsListChanged,
+)
+from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 __all__ = ["McpServerThread", "SeenRequest"]
 
@@ -37,6 +57,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SERVER_NAME = "tidings-test-server"
+LISTEN = "subscriptions/listen"
 
 
 @dataclass
@@ -55,6 +76,9 @@ class _State:
     sessions: list[ServerSession] = field(default_factory=list)
     requests: list[SeenRequest] = field(default_factory=list)
     changed: threading.Condition = field(default_factory=threading.Condition)
+    cut_listens: bool = False
+    """Cut each listen stream's connection just after its first frame (the ack)."""
+    on_cut: Callable[[], None] | None = None
 
 
 class _Remember:
@@ -74,12 +98,17 @@ class _Remember:
         return result
 
 
-class _Recorder:
-    """ASGI wrapper recording each HTTP request and its status."""
+def _is_listen(seen: SeenRequest) -> bool:
+    return seen.method == "POST" and seen.headers.get("mcp-method") == LISTEN
 
-    def __init__(self, app: ASGIApp, state: _State) -> None:
+
+class _Recorder:
+    """ASGI wrapper recording each HTTP request and its status (and shimming the era)."""
+
+    def __init__(self, app: ASGIApp, state: _State, *, shim: bool) -> None:
         self._app = app
         self._state = state
+        self._shim = shim
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,21 +128,57 @@ class _Recorder:
                     seen.status = message["status"]
                     self._state.changed.notify_all()
             await send(message)
+            cut = self._state.on_cut
+            if (
+                message["type"] == "http.response.body"
+                and self._state.cut_listens
+                and _is_listen(seen)
+                and cut is not None
+            ):
+                asyncio.get_running_loop().call_later(0.05, cut)
 
+        version = seen.headers.get("mcp-protocol-version")
+        app = self._app
+        if self._shim and version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
+            app = _pre_2026
         try:
-            await self._app(scope, receive, recording_send)
+            await app(scope, receive, recording_send)
         finally:
             with self._state.changed:
                 seen.done = True
                 self._state.changed.notify_all()
 
 
+async def _pre_2026(scope: Scope, receive: Receive, send: Send) -> None:
+    """What a server predating 2026-07-28 answers a request at a revision it does not know."""
+    version = dict(scope["headers"]).get(b"mcp-protocol-version", b"").decode("latin-1")
+    supported = ", ".join(HANDSHAKE_PROTOCOL_VERSIONS)
+    body = (
+        '{"jsonrpc":"2.0","id":"server-error","error":{"code":-32600,"message":'
+        f'"Bad Request: Unsupported protocol version: {version}. Supported versions: '
+        f'{supported}"}}}}'
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class McpServerThread:
     """The SDK's server under uvicorn on 127.0.0.1 in a background thread."""
 
-    def __init__(self, *, transport: str = "streamable", start_timeout: float = 10.0) -> None:
+    def __init__(
+        self, *, transport: str = "streamable", modern: bool = False, start_timeout: float = 10.0
+    ) -> None:
         self.state = _State()
-        self.mcp = MCPServer(name=SERVER_NAME, middleware=[_Remember(self.state)])
+        self.bus = InMemorySubscriptionBus()
+        self.mcp = MCPServer(
+            name=SERVER_NAME, middleware=[_Remember(self.state)], subscriptions=self.bus
+        )
         if transport == "streamable":
             app: Any = self.mcp.streamable_http_app()
             self.path = "/mcp"
@@ -121,7 +186,8 @@ class McpServerThread:
             app = self.mcp.sse_app()
             self.path = "/sse"
         config = uvicorn.Config(
-            _Recorder(app, self.state),
+            # The 2024-11-05 routes never see the era header (POST /sse is a 405 anyway).
+            _Recorder(app, self.state, shim=transport == "streamable" and not modern),
             host="127.0.0.1",
             port=0,
             lifespan="on",
@@ -159,6 +225,7 @@ class McpServerThread:
             raise RuntimeError("uvicorn did not start")
         self.port = self.server.servers[0].sockets[0].getsockname()[1]
         self.loop = self.server.servers[0].get_loop()
+        self.state.on_cut = self._close_connections
         return self
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -184,6 +251,52 @@ class McpServerThread:
             threading.Event().wait(0.2)
         return ok
 
+    def listens(self) -> list[SeenRequest]:
+        """The ``subscriptions/listen`` POSTs so far."""
+        return [r for r in self.requests if _is_listen(r)]
+
+    def wait_for_listen(self, count: int = 1, timeout: float = 10.0) -> bool:
+        """Block until ``count`` listen POSTs were answered 200 and one of them is still open."""
+
+        def ready() -> bool:
+            answered = [r for r in self.state.requests if _is_listen(r) and r.status == 200]
+            return len(answered) >= count and not answered[-1].done
+
+        # The SDK subscribes a listen stream to the bus before its first frame (the 200).
+        return self.wait_for(ready, timeout)
+
+    def publish(self, event: ServerEvent, timeout: float = 5.0) -> None:
+        """Publish a change event on the server's bus (2026-07-28 listen streams get it)."""
+        assert self.loop is not None
+        asyncio.run_coroutine_threadsafe(self.bus.publish(event), self.loop).result(timeout)
+
+    def list_changed(self, kind: str, timeout: float = 5.0) -> None:
+        """Publish ``notifications/<kind>/list_changed`` (tools, prompts, resources)."""
+        events: dict[str, ServerEvent] = {
+            "tools": ToolsListChanged(),
+            "prompts": PromptsListChanged(),
+            "resources": ResourcesListChanged(),
+        }
+        self.publish(events[kind], timeout)
+
+    def drop_connections(self, timeout: float = 5.0) -> None:
+        """Cut every open HTTP connection (the listen stream among them), as a network drop."""
+        assert self.loop is not None
+        done = threading.Event()
+
+        def cut() -> None:
+            self._close_connections()
+            done.set()
+
+        self.loop.call_soon_threadsafe(cut)
+        done.wait(timeout)
+
+    def _close_connections(self) -> None:
+        for connection in list(self.server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.close()
+
     def log(self, level: str, data: Any, logger: str | None = None, timeout: float = 5.0) -> None:
         """Send ``notifications/message`` to every initialised connection (standalone channel)."""
         self._notify_all(
@@ -198,6 +311,8 @@ class McpServerThread:
         )
 
     def resource_updated(self, uri: str, timeout: float = 5.0) -> None:
+        """Announce a change of ``uri``: on listen streams (2026) and standalone channels."""
+        self.publish(ResourceUpdated(uri=uri), timeout)
         self._notify_all(
             types.ResourceUpdatedNotification(
                 params=types.ResourceUpdatedNotificationParams(uri=uri)

@@ -4,15 +4,35 @@ Mapping (pure, :meth:`McpPreset.map`): ``notifications/message`` becomes a
 notification whose urgency follows the log level (debug, info, notice: low;
 warning: normal; error and above: critical), titled with the ``logger`` or
 the server's name, with ``data`` as the body; ``notifications/resources/updated``
-becomes one per resource (later updates replace it). Every other JSON-RPC
-message (responses, pings, progress, list changes) is no notification, with
-a reason. Empty-data priming events (2025-11-25: an id and empty data) and
-the 2024-11-05 ``endpoint`` event are normal and silent.
+becomes one per resource, titled from its URI (later updates replace it);
+``notifications/{tools,prompts,resources}/list_changed`` become low-urgency
+notifications, one per list (later ones replace it). Every other JSON-RPC
+message is no notification, with a reason: responses (the end of a
+``subscriptions/listen`` stream among them), server requests such as
+``ping``, ``notifications/progress`` and ``notifications/cancelled`` (about one
+request, not news), ``notifications/subscriptions/acknowledged`` (the listen
+stream's first frame, control). Empty-data priming events (2025-11-25: an id
+and empty data) and the 2024-11-05 ``endpoint`` event are normal and silent.
 
 Connecting (:class:`McpConnection`, one per feed, created by
 :meth:`McpPreset.connect_hook`) follows the spec's backwards-compatible
-client (SSE.md section 4, MCP):
+client (SSE.md section 4, MCP), newest first:
 
+- 2026-07-28 (stateless, "modern"): the ``initialize`` handshake cannot reach
+  this revision (a dual-era server such as the official SDK's answers an
+  initialize offering 2026-07-28 with 2025-11-25), so each feed first POSTs
+  ``server/discover`` at 2026-07-28 (the ``_meta`` envelope plus the
+  ``MCP-Protocol-Version`` and ``Mcp-Method`` headers), as the SDK's own
+  client does. A result whose ``supportedVersions`` lists 2026-07-28 selects
+  it; the stream request is then a POST ``subscriptions/listen`` (its filter:
+  the three list changes and the ``subscribe`` URIs) whose response is the
+  event stream. No session, no ``Last-Event-ID``, nothing replayed: every
+  reconnect is a new POST and a possible gap (:attr:`McpConnection.replays`
+  is False). A listen answered ``-32022`` (the server no longer speaks it)
+  negotiates again; ``-32601`` stops (the server serves no listen stream).
+  Any other answer to the probe (400 from a 2025 server, a JSON-RPC error, a
+  result without 2026-07-28) falls back to the handshake below; a 405 means
+  the URL takes no POST at all: straight to HTTP+SSE.
 - Streamable HTTP (2025-03-26, 2025-06-18, 2025-11-25): POST ``initialize``
   (the answer may be JSON or an event stream), then
   ``notifications/initialized``; the stream is a GET carrying
@@ -38,6 +58,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 
@@ -57,6 +78,7 @@ from tidings.core.sse import (
 __all__ = [
     "HANDSHAKE_VERSIONS",
     "LATEST_HANDSHAKE_VERSION",
+    "MODERN_VERSION",
     "McpConnection",
     "McpPreset",
     "level_urgency",
@@ -67,6 +89,8 @@ logger = logging.getLogger(__name__)
 HANDSHAKE_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 """The revisions reached with ``initialize``, newest first."""
 LATEST_HANDSHAKE_VERSION = HANDSHAKE_VERSIONS[0]
+MODERN_VERSION = "2026-07-28"
+"""The stateless revision, reached with ``server/discover`` (no handshake, no session)."""
 
 _LOW_LEVELS = frozenset({"debug", "info", "notice"})
 _NORMAL_LEVELS = frozenset({"warning"})
@@ -77,6 +101,36 @@ _DEFAULT_TITLE = "MCP server"
 # The most of an initialize answer we read (it is small; a stream that never answers is not).
 _MAX_HANDSHAKE_BYTES = 4 * 1024 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# The per-request envelope of 2026-07-28 (``params._meta``) and its reserved keys.
+_META_VERSION = "io.modelcontextprotocol/protocolVersion"
+_META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
+_META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
+_META_LOG_LEVEL = "io.modelcontextprotocol/logLevel"
+_META_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
+_META_SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId"
+_UNSUPPORTED_PROTOCOL_VERSION = -32022
+_METHOD_NOT_FOUND = -32601
+_LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+_LIST_CHANGED = {
+    "notifications/tools/list_changed": "tools",
+    "notifications/prompts/list_changed": "prompts",
+    "notifications/resources/list_changed": "resources",
+}
+_LIST_FILTER_KEYS = {
+    "tools": "toolsListChanged",
+    "prompts": "promptsListChanged",
+    "resources": "resourcesListChanged",
+}
+_SILENT_NOTIFICATIONS = {
+    "notifications/subscriptions/acknowledged": (
+        "control: the server acknowledged subscriptions/listen (the stream's first frame)"
+    ),
+    "notifications/progress": "progress of one request (not news)",
+    "notifications/cancelled": "a request was cancelled (control)",
+}
+# Renegotiations in a row (listen answered -32022 each time) before the feed stops.
+_MAX_RENEGOTIATIONS = 3
+_MAX_TITLE = 120
 
 
 def level_urgency(level: object) -> Urgency:
@@ -97,6 +151,38 @@ def _text(value: object) -> str:
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     except (TypeError, ValueError):
         return str(value)
+
+
+def resource_name(uri: str) -> str:
+    """A resource's short title: its last path segment (decoded), else its host, else the URI."""
+    text = uri.strip()
+    try:
+        url = httpx.URL(text)
+        # An opaque URI (urn:..., mailto:...) has no segments: it is its own name.
+        segments = [p for p in url.path.split("/") if p] if url.path.startswith("/") else []
+        name = unquote(segments[-1], errors="replace") if segments else ""
+        if not name:
+            name = url.host or ""
+    except (httpx.InvalidURL, ValueError, TypeError):
+        name = ""
+    name = " ".join((name or text).split())
+    if len(name) > _MAX_TITLE:
+        name = name[: _MAX_TITLE - 1] + "\u2026"
+    return name or "resource"
+
+
+def _response_reason(message: Mapping[str, Any]) -> str:
+    """Why a JSON-RPC response is no notification (the end of a listen stream among them)."""
+    error = message.get("error")
+    if "error" in message:
+        detail = error.get("message") if isinstance(error, dict) else None
+        text = f": {detail[:200]}" if isinstance(detail, str) and detail else ""
+        return f"JSON-RPC error response{text}"
+    result = message.get("result")
+    meta = result.get("_meta") if isinstance(result, dict) else None
+    if isinstance(meta, dict) and _META_SUBSCRIPTION_ID in meta:
+        return "JSON-RPC response: the server ended the subscriptions/listen stream"
+    return "JSON-RPC response"
 
 
 class McpPreset(Preset):
@@ -136,11 +222,18 @@ class McpPreset(Preset):
             return self._log_message(params, context)
         if method == "notifications/resources/updated":
             return self._resource_updated(params, context)
+        if isinstance(method, str) and method in _LIST_CHANGED:
+            return self._list_changed(_LIST_CHANGED[method], context)
+        if isinstance(method, str) and method in _SILENT_NOTIFICATIONS and "id" not in message:
+            return Mapped(
+                notification=None,
+                reason=f"JSON-RPC notification {method}: {_SILENT_NOTIFICATIONS[method]}",
+            )
         if isinstance(method, str):
             kind = "request" if "id" in message else "notification"
             return Mapped(notification=None, reason=f"JSON-RPC {kind} {method}")
         if "result" in message or "error" in message:
-            return Mapped(notification=None, reason="JSON-RPC response")
+            return Mapped(notification=None, reason=_response_reason(message))
         return Mapped(notification=None, reason="not a JSON-RPC message", bad_payload=True)
 
     def _server_title(self, context: MapContext) -> str:
@@ -163,25 +256,46 @@ class McpPreset(Preset):
 
     def _resource_updated(self, params: Mapping[str, Any], context: MapContext) -> Mapped:
         uri = params.get("uri")
-        if not isinstance(uri, str) or not uri:
+        if not isinstance(uri, str) or not uri.strip():
             return Mapped(notification=None, reason="resource update without a URI")
+        # The SDK sends the URI alone (and a _meta); a server may add a title.
         title = params.get("title")
+        extra = title.strip() if isinstance(title, str) else ""
         return Mapped(
             notification=Notification(
-                title=f"{self._server_title(context)}: resource updated",
-                body=title if isinstance(title, str) and title else uri,
+                title=f"{resource_name(uri)} updated",
+                body=f"{extra}\n{uri}" if extra else uri,
+                tags=("resource",),
                 feed_id=context.feed_id,
                 replace_key=f"mcp-resource:{uri}",
             )
         )
 
+    def _list_changed(self, kind: str, context: MapContext) -> Mapped:
+        return Mapped(
+            notification=Notification(
+                title=f"{self._server_title(context)}: {kind} changed",
+                body=f"The server's list of {kind} changed.",
+                urgency=Urgency.LOW,
+                tags=(kind,),
+                feed_id=context.feed_id,
+                replace_key=f"mcp-list:{kind}",
+            )
+        )
+
     def connect_hook(self, options: Mapping[str, str] | None = None) -> McpConnection:
-        """The per-feed connection state (options: ``subscribe``, URIs separated by spaces)."""
+        """The per-feed connection state; see :class:`McpConnection` for the options."""
         return McpConnection(options=options or {})
 
 
 class McpConnection:
     """One feed's MCP handshake and session; see the module docstring for the flows.
+
+    Options: ``subscribe`` (resource URIs separated by spaces or commas),
+    ``list_changed`` (2026-07-28: which list changes the listen stream asks
+    for, from ``tools prompts resources``, all by default, ``none`` for
+    none), ``log_level`` (2026-07-28: the listen request's log opt-in, a
+    syslog level; by default none, so the server sends no log there).
 
     ``map_options`` is a live mapping the hook fills as it learns things
     (``server_name``, ``protocol_version``); pass it as the
@@ -190,9 +304,19 @@ class McpConnection:
 
     def __init__(self, *, options: Mapping[str, str]) -> None:
         self._subscribe = tuple(options.get("subscribe", "").replace(",", " ").split())
+        lists = options.get("list_changed", " ".join(_LIST_FILTER_KEYS)).replace(",", " ")
+        self._lists = tuple(k for k in _LIST_FILTER_KEYS if k in lists.lower().split())
+        level = options.get("log_level", "").strip().lower()
+        self._log_level = level if level in _LOG_LEVELS else None
         self.map_options: dict[str, str] = {}
         self.mode: str | None = None
-        """``None`` until known, then ``"streamable"`` or ``"sse"`` (2024-11-05)."""
+        """``None`` until known, then ``"modern"`` (2026-07-28), ``"streamable"`` or ``"sse"``."""
+        self.listens = 0
+        """How many ``subscriptions/listen`` POSTs were planned (2026-07-28)."""
+        self.honored: dict[str, Any] | None = None
+        """The filter the server last acknowledged on a listen stream (2026-07-28)."""
+        self._listen_id: int | None = None
+        self._renegotiations = 0
         self.session_id: str | None = None
         self.protocol_version: str | None = None
         self.initializations = 0
@@ -204,7 +328,16 @@ class McpConnection:
         self._context: ConnectContext | None = None
         self._endpoint: httpx.URL | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._fallback_status: int | None = None
+        self._fallback_status: tuple[str, int] | None = None
+
+    @property
+    def replays(self) -> bool | None:
+        """Whether the server can replay what was missed (the hub's ``Preset.replays``).
+
+        False on 2026-07-28 (no resumption at all: every reconnect is a possible
+        gap); None otherwise ("if the server sends ids", as the class says).
+        """
+        return False if self.mode == "modern" else None
 
     # -- the ConnectHook protocol ---------------------------------------------
 
@@ -213,6 +346,11 @@ class McpConnection:
         await self._cancel_tasks()
         if self.mode == "sse":
             return self._sse_plan()
+        mode = self.mode if self.mode is not None else await self._discover(context)
+        if mode == "sse":
+            return self._sse_plan()
+        if mode == "modern":
+            return self._listen_plan()
         if self._needs_init:
             initialised = await self._initialize_streamable(context)
             if not initialised:
@@ -229,12 +367,15 @@ class McpConnection:
 
     async def judge(self, response: httpx.Response) -> None:
         status = response.status_code
+        if self.mode == "modern":
+            await self._judge_listen(response)
+            return
         if self.mode == "sse" and self._fallback_status is not None:
-            first, self._fallback_status = self._fallback_status, None
+            (what, first), self._fallback_status = self._fallback_status, None
             if status != 200:
                 raise ConnectStop(
                     StopReason.HTTP_STATUS,
-                    f"not an MCP server? POST initialize answered HTTP {first} and the "
+                    f"not an MCP server? POST {what} answered HTTP {first} and the "
                     f"HTTP+SSE GET answered HTTP {status}",
                     http_status=status,
                 )
@@ -266,11 +407,198 @@ class McpConnection:
             except (ValueError, RecursionError):
                 continue
             if isinstance(message, dict):
-                self._on_message(message)
+                if self.mode == "modern":
+                    self._on_listen_message(message)
+                else:
+                    self._on_message(message)
 
     async def aclose(self) -> None:
         await self._cancel_tasks()
         self._context = None
+
+    # -- 2026-07-28: server/discover, then subscriptions/listen ---------------
+
+    def _envelope(self) -> dict[str, Any]:
+        """The per-request ``_meta`` envelope of 2026-07-28."""
+        return {
+            _META_VERSION: MODERN_VERSION,
+            _META_CAPABILITIES: {},
+            _META_CLIENT_INFO: {"name": "tidings", "version": __version__},
+        }
+
+    async def _discover(self, context: ConnectContext) -> str | None:
+        """Probe ``server/discover`` at 2026-07-28; set and return ``mode`` (``"modern"``: served).
+
+        Otherwise ``mode`` stays ``None`` (the handshake follows) or becomes
+        ``"sse"`` when the URL takes no POST (405). Transient statuses retry
+        (the next attempt probes again); credentials and redirects stop.
+        """
+        request_id = next(self._ids)
+        body = {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "method": "server/discover",
+            "params": {"_meta": self._envelope()},
+        }
+        extra = (("MCP-Protocol-Version", MODERN_VERSION), ("Mcp-Method", "server/discover"))
+        status, headers, answer = await self._post(
+            context, context.url, body, extra=extra, want_id=request_id, any_status=True
+        )
+        if status == 405:
+            # The URL takes no POST at all: the 2024-11-05 HTTP+SSE transport (or nothing).
+            logger.info("POST server/discover answered 405: trying the HTTP+SSE transport")
+            self.mode = "sse"
+            self._fallback_status = ("server/discover", status)
+            return self.mode
+        if status in (401, 403, 408, 429) or 300 <= status < 400 or status >= 500:
+            self._check_status(status, headers, "server/discover")
+        result = answer.get("result") if answer is not None else None
+        error = answer.get("error") if answer is not None else None
+        if isinstance(result, dict):
+            versions = result.get("supportedVersions")
+            if isinstance(versions, list) and MODERN_VERSION in versions:
+                self._adopt_modern(result)
+                return self.mode
+            logger.info("MCP server/discover lists no %s: using the handshake", MODERN_VERSION)
+            return None
+        if isinstance(error, dict) and error.get("code") == _UNSUPPORTED_PROTOCOL_VERSION:
+            data = error.get("data")
+            supported = data.get("supported") if isinstance(data, dict) else None
+            if (
+                isinstance(supported, list)
+                and supported
+                and not any(v in HANDSHAKE_VERSIONS or v == MODERN_VERSION for v in supported)
+            ):
+                shown = ", ".join(str(v) for v in supported[:5])
+                raise ConnectStop(
+                    StopReason.FAILED,
+                    "the MCP server speaks only protocol revisions Tidings does not know "
+                    f"({shown})",
+                )
+        logger.info(
+            "POST server/discover answered HTTP %s: the server predates %s; using the handshake",
+            status,
+            MODERN_VERSION,
+        )
+        return None
+
+    def _adopt_modern(self, result: Mapping[str, Any]) -> None:
+        self.mode = "modern"
+        self.session_id = None
+        self.protocol_version = MODERN_VERSION
+        self.map_options["protocol_version"] = MODERN_VERSION
+        meta = result.get("_meta")
+        info = meta.get(_META_SERVER_INFO) if isinstance(meta, dict) else None
+        if isinstance(info, dict):
+            name = info.get("title") or info.get("name")
+            if isinstance(name, str) and name.strip():
+                self.map_options["server_name"] = name.strip()
+
+    def _listen_filter(self) -> dict[str, Any]:
+        wanted: dict[str, Any] = {_LIST_FILTER_KEYS[k]: True for k in self._lists}
+        if self._subscribe:
+            wanted["resourceSubscriptions"] = list(self._subscribe)
+        return wanted
+
+    def _listen_plan(self) -> StreamRequest:
+        """The stream request of 2026-07-28: a fresh POST ``subscriptions/listen``."""
+        self._listen_id = next(self._ids)
+        self.listens += 1
+        meta = self._envelope()
+        if self._log_level is not None:
+            meta[_META_LOG_LEVEL] = self._log_level
+        body = {
+            "jsonrpc": "2.0",
+            "id": self._listen_id,
+            "method": "subscriptions/listen",
+            "params": {"_meta": meta, "notifications": self._listen_filter()},
+        }
+        return StreamRequest(
+            method="POST",
+            headers=(
+                ("Accept", _ACCEPT_BOTH),
+                ("Content-Type", _JSON),
+                ("MCP-Protocol-Version", MODERN_VERSION),
+                ("Mcp-Method", "subscriptions/listen"),
+            ),
+            content=json.dumps(body).encode("utf-8"),
+            # Nothing to resume on this revision: an id would mean nothing to the server.
+            send_last_event_id=False,
+        )
+
+    async def _judge_listen(self, response: httpx.Response) -> None:
+        """A listen POST answered with JSON is a refusal: say why (or negotiate again)."""
+        status = response.status_code
+        essence = content_type_essence(response.headers.get("content-type"))
+        if status in (401, 403, 408, 429) or status >= 500:
+            return  # the usual status classes (SSE.md section 5)
+        if status == 200 and essence == "text/event-stream":
+            return
+        if essence != _JSON:
+            return
+        body = b""
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > _MAX_HANDSHAKE_BYTES:
+                return
+        try:
+            answer = json.loads(body.decode("utf-8", "replace"))
+        except (ValueError, RecursionError):
+            return
+        error = answer.get("error") if isinstance(answer, dict) else None
+        if not isinstance(error, dict):
+            return
+        code = error.get("code")
+        message = error.get("message")
+        detail = message[:200] if isinstance(message, str) and message else f"error {code}"
+        if code == _UNSUPPORTED_PROTOCOL_VERSION:
+            self._renegotiations += 1
+            if self._renegotiations <= _MAX_RENEGOTIATIONS:
+                self.mode = None
+                self._needs_init = True
+                self.protocol_version = None
+                raise ConnectRetry(
+                    f"the MCP server no longer speaks {MODERN_VERSION} ({detail}); "
+                    "negotiating again",
+                    http_status=status,
+                )
+        if code == _METHOD_NOT_FOUND:
+            raise ConnectStop(
+                StopReason.HTTP_STATUS,
+                "the MCP server offers no subscriptions/listen stream (method not found): "
+                "it sends nothing a subscriber could show",
+                http_status=status,
+            )
+        raise ConnectStop(
+            StopReason.FAILED,
+            f"the MCP server refused subscriptions/listen (HTTP {status}): {detail}",
+            http_status=status,
+        )
+
+    def _on_listen_message(self, message: Mapping[str, Any]) -> None:
+        """Frames of a listen stream: the acknowledgement, the end, the rest is for ``map``."""
+        method = message.get("method")
+        if method == "notifications/subscriptions/acknowledged":
+            self._renegotiations = 0
+            params = message.get("params")
+            honored = params.get("notifications") if isinstance(params, dict) else None
+            self.honored = honored if isinstance(honored, dict) else {}
+            uris = self.honored.get("resourceSubscriptions")
+            missing = [u for u in self._subscribe if not (isinstance(uris, list) and u in uris)]
+            if missing:
+                logger.warning("MCP: the server does not honor subscriptions to %s", missing)
+            return
+        if method is not None or message.get("id") != self._listen_id:
+            # 2026-07-28 has no back-channel: a server request here gets no answer from us.
+            return
+        error = message.get("error")
+        if isinstance(error, dict):
+            text = error.get("message")
+            raise ConnectRetry(
+                "the MCP server ended the listen stream with an error: "
+                f"{text[:200] if isinstance(text, str) else error.get('code')}"
+            )
+        logger.info("MCP: the server ended the subscriptions/listen stream; listening again")
 
     # -- Streamable HTTP ------------------------------------------------------
 
@@ -295,7 +623,7 @@ class McpConnection:
         if status in (400, 404, 405) and self.mode is None:
             # The backwards-compatible client: an old server answers the POST so (2024-11-05).
             logger.info("POST initialize answered %s: trying the HTTP+SSE transport", status)
-            self._fallback_status = status
+            self._fallback_status = ("initialize", status)
             return False
         self._check_status(status, headers, "initialize")
         if answer is None:
@@ -390,8 +718,12 @@ class McpConnection:
         *,
         extra: Sequence[tuple[str, str]] = (),
         want_id: int | None = None,
+        any_status: bool = False,
     ) -> tuple[int, httpx.Headers, dict[str, Any] | None]:
-        """POST one JSON-RPC message; the answer to ``want_id`` from a JSON or SSE response."""
+        """POST one JSON-RPC message; the answer to ``want_id`` from a JSON or SSE response.
+
+        Only a 2xx answer is read unless ``any_status`` (a JSON-RPC error may come with a 4xx).
+        """
         same_origin = _origin(url) == _origin(context.url)
         headers: list[tuple[str, str]] = [
             ("Accept", _ACCEPT_BOTH),
@@ -410,7 +742,8 @@ class McpConnection:
         )
         try:
             answer = None
-            if want_id is not None and 200 <= response.status_code < 300:
+            readable = any_status and response.status_code < 500
+            if want_id is not None and (readable or 200 <= response.status_code < 300):
                 answer = await _read_answer(response, want_id)
             return response.status_code, response.headers, answer
         finally:
