@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -222,3 +223,32 @@ async def test_log_file_is_written_and_redacted(
     assert "token=***" in log
     assert "tok-SECRET-123" not in log
     assert "tok-SECRET-123" not in finished.stderr
+
+
+async def test_old_history_is_pruned_when_the_hub_starts(
+    start_tidings: StartTidings, tmp_path: Path
+) -> None:
+    """Events older than the 30-day retention are removed at start; recent ones stay."""
+    from tidings.core.decoder import DecodedEvent
+    from tidings.core.history import HistoryStore
+
+    now = time.time()
+    db = tmp_path / "data" / "history.sqlite3"
+    old = HistoryStore(db, clock=lambda: now - 40 * 86400)
+    await old.open()
+    await old.record("f-1", [DecodedEvent("message", "ancient", "", False)] * 3, cursor=None)
+    await old.close()
+    async with ScriptedServer(numbered_feed()) as srv:
+        write_settings(tmp_path, ("f-1", "One", srv.url()))
+        child = await start_run(start_tidings, tmp_path)
+        await child.json_line()
+        child.send_signal(signal.SIGTERM)
+        assert (await child.finish()).returncode == 143
+    store = HistoryStore(db)
+    await store.open()
+    try:
+        kept = [e.data for e in await store.recent("f-1", limit=100)]
+    finally:
+        await store.close()
+    assert "ancient" not in kept
+    assert any(data.startswith("event ") for data in kept)

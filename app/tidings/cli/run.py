@@ -30,7 +30,7 @@ from tidings.cli._common import (
 )
 from tidings.cli._context import Context
 from tidings.core.config import Settings
-from tidings.core.history import StoredEvent
+from tidings.core.history import HistoryStore, StoredEvent
 from tidings.core.hub import Hub
 from tidings.core.instance import InstanceLock
 from tidings.core.models import ConnectionState, Feed, FeedStatus, StopReason
@@ -41,6 +41,7 @@ __all__ = ["register", "run"]
 logger = logging.getLogger(__name__)
 
 SETTINGS_POLL_SECONDS = 2.0
+RETENTION_EVERY_SECONDS = 3600.0
 
 
 def register(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
@@ -197,14 +198,29 @@ async def _run(context: Context, output: _Output, *, poll: float) -> int:
         else:
             output.say(f"running {len(settings.feeds)} feed(s); Ctrl-C to stop")
         watcher = asyncio.create_task(_follow_settings(context, hub, output, settings, poll))
+        pruner = asyncio.create_task(_keep_retention(store))
         try:
             await stop.wait()
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for job in (watcher, pruner):
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
             await hub.stop()
     return signals.exit_code if signals.exit_code is not None else EXIT_OK
+
+
+async def _keep_retention(store: HistoryStore) -> None:
+    """Apply the history's retention (30 days, 100,000 events per feed) now and every hour."""
+    while True:
+        try:
+            removed = await store.apply_retention()
+        except Exception:
+            logger.exception("applying the history's retention failed")
+        else:
+            if removed:
+                logger.info("retention removed %d old events", removed)
+        await asyncio.sleep(RETENTION_EVERY_SECONDS)
 
 
 def _report_problems(output: Messages, settings: Settings) -> None:

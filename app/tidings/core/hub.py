@@ -458,7 +458,9 @@ class Hub:
         except Exception:
             # A bug in the rules must not cost the log: every event still reaches the sinks.
             logger.exception("feed %s: the rules failed on a batch", runner.feed.id)
-            return [replace(s, notification=None, reason="error") for s in stored], []
+            failed = [replace(s, notification=None, reason="error") for s in stored]
+            self._store.save_decisions(failed)  # queued behind the batch's commit
+            return failed, []
         events: list[StoredEvent] = []
         summaries: dict[str, Notification] = {}
         for s, m, decision in zip(stored, preset, decisions, strict=True):
@@ -472,6 +474,7 @@ class Hub:
             if decision.summary is not None:
                 summaries.pop(decision.summary.replace_key, None)
                 summaries[decision.summary.replace_key] = decision.summary
+        self._store.save_decisions(events)  # queued behind the batch's commit
         return events, list(summaries.values())
 
     async def _record(
@@ -541,7 +544,7 @@ class Hub:
             uses_last_event_id = preset.uses_last_event_id()
             # The preset's own cursor (ntfy's message id) where it does not use Last-Event-ID.
             own_cursor = [None if uses_last_event_id else cursor]
-            gap = _GapWatch(preset)
+            gap = _GapWatch(preset, hook=hook)
             source: EventSource
 
             async def on_events(events: Sequence[DecodedEvent]) -> None:
@@ -647,8 +650,12 @@ GAP_EVENT_TYPE = "tidings:gap"
 class _GapWatch:
     """Notices a reconnect after a loss on a feed whose server cannot replay what was missed."""
 
-    def __init__(self, preset: Preset, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, preset: Preset, clock: Callable[[], float] = time.time, hook: object = None
+    ) -> None:
         self._preset = preset
+        # A connect hook may know better than the preset (MCP 2026-07-28 cannot replay).
+        self._hook = hook
         self._clock = clock
         self._was_open = False
         self._lost_at: float | None = None
@@ -658,7 +665,7 @@ class _GapWatch:
         if state is ConnectionState.OPEN:
             lost_at, self._lost_at = self._lost_at, None
             self._was_open = True
-            replays = self._preset.replays
+            replays = getattr(self._hook, "replays", self._preset.replays)
             if replays is None:
                 replays = bool(last_event_id)  # a server that sends ids can be asked to replay
             if lost_at is not None and not replays:
