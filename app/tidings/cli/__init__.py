@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from tidings import __version__
-from tidings.cli import doctor, feeds, listen, run
+from tidings.cli import doctor, feeds, history, listen, quiet, run
 from tidings.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -49,6 +49,8 @@ def build_parser() -> ArgumentParser:
     listen.register(commands)
     run.register(commands)
     feeds.register(commands)
+    quiet.register(commands)
+    history.register(commands)
     doctor.register(commands)
     return parser
 

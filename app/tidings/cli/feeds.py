@@ -1,4 +1,5 @@
-"""``tidings feeds``: list, add, show, edit, remove, pause, resume, test, export and import feeds.
+"""``tidings feeds``: list, add, show, edit, remove, pause, resume, mute, unmute, rules, test,
+export and import feeds.
 
 Secrets (passwords, tokens, secret header values) never come from an
 argument, which would land in shell history and in ``ps``. On a terminal
@@ -19,10 +20,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import getpass
 import json
+import math
 import os
+import re
 import signal
 import ssl
 import sys
@@ -66,11 +70,15 @@ from tidings.core.models import (
     ConnectionPolicy,
     ConnectionState,
     Feed,
+    FeedRules,
     FeedStatus,
     Header,
     StopReason,
 )
+from tidings.core.notification import Urgency
+from tidings.core.presets import get_preset
 from tidings.core.redact import SECRET_PARAMS, redact_url
+from tidings.core.rules import compile_filter, mute_until_tomorrow, muted, unmuted
 from tidings.core.secrets import SecretStore, auth_slot, header_slot
 from tidings.core.sse import EventSource, validate_header, validate_url
 
@@ -109,7 +117,7 @@ def register(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
     """Add ``tidings feeds ...`` to the command line."""
     feeds = commands.add_parser(
         "feeds",
-        help="add, list, change, test, export and import the feeds Tidings follows",
+        help="add, list, change, mute, test, export and import the feeds Tidings follows",
         description="Manage the feeds of this profile. Secrets go to the OS keyring, never to "
         "the settings file. Feeds are named by id or by exact name.",
     )
@@ -253,6 +261,87 @@ def register(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
         help="ask for no secret (set them later with `tidings feeds edit FEED --set-secret`)",
     )
     imp.set_defaults(handler=_import)
+
+    mute = actions.add_parser(
+        "mute",
+        help="keep a feed from popping up for a while (its events are still logged)",
+        description="Mute a feed: nothing of it pops up until the mute ends; every event is "
+        "still logged. Default: for 1 hour. A running Tidings applies it within seconds.",
+        epilog="Examples: tidings feeds mute CI --for 30m; tidings feeds mute CI "
+        "--until-tomorrow; tidings feeds mute CI --until '2026-05-01 08:00'",
+    )
+    mute.add_argument("feed", metavar="FEED", help="the feed's id or exact name")
+    until = mute.add_mutually_exclusive_group()
+    until.add_argument(
+        "--for",
+        dest="mute_for",
+        type=_duration,
+        metavar="DURATION",
+        help="how long: 30m, 1h (the default), 1h30m, 2d, 1w",
+    )
+    until.add_argument(
+        "--until-tomorrow",
+        action="store_true",
+        help=f"until {MUTE_MORNING_HOUR:02d}:00 tomorrow (local time)",
+    )
+    until.add_argument(
+        "--until",
+        dest="mute_until",
+        type=_local_time,
+        metavar="'YYYY-MM-DD HH:MM'",
+        help="until this local date and time (or HH:MM: its next occurrence)",
+    )
+    until.add_argument("--forever", action="store_true", help="until `tidings feeds unmute`")
+    mute.add_argument("--json", action="store_true", help="print the feed's mute as JSON")
+    mute.set_defaults(handler=_mute)
+
+    unmute = actions.add_parser(
+        "unmute", help="end a feed's mute", description="End a feed's mute: it pops up again."
+    )
+    unmute.add_argument("feed", metavar="FEED", help="the feed's id or exact name")
+    unmute.add_argument("--json", action="store_true", help="print the feed's mute as JSON")
+    unmute.set_defaults(handler=_unmute)
+
+    rules = actions.add_parser(
+        "rules",
+        help="show or change what of a feed pops up",
+        description="Without options: show the feed's rules. With options: change them. Rules "
+        "only decide what pops up; every event is logged whatever they say. A running Tidings "
+        "applies them within seconds, without reconnecting.",
+        epilog="Example: tidings feeds rules CI --types push,release --filter 'deploy|fail' "
+        "--min-urgency normal",
+    )
+    rules.add_argument("feed", metavar="FEED", help="the feed's id or exact name")
+    rules.add_argument(
+        "--notify",
+        choices=("on", "off", "default"),
+        help="notifications on or off; default: the preset decides (off for firehoses such as "
+        "eventstreams, on for the others)",
+    )
+    rules.add_argument(
+        "--types",
+        metavar="TYPE,TYPE",
+        help="only these SSE event types pop up ('' for every type)",
+    )
+    rules.add_argument(
+        "--filter",
+        dest="text_filter",
+        metavar="REGEX",
+        help="only events whose title, body or data contain a match of this regular "
+        "expression (Python syntax) pop up ('' for no filter)",
+    )
+    rules.add_argument(
+        "--min-urgency",
+        choices=[u.value for u in Urgency],
+        help="events below this urgency do not pop up (default: low, so every one)",
+    )
+    rules.add_argument(
+        "--clear",
+        action="store_true",
+        help="reset every rule to its default first (a mute stays: see `feeds unmute`)",
+    )
+    rules.add_argument("--json", action="store_true", help="print the rules as JSON")
+    rules.set_defaults(handler=_rules)
 
 
 def _feed_options(parser: ArgumentParser, *, editing: bool) -> None:
@@ -743,6 +832,7 @@ def _feed_json(feed: Feed) -> dict[str, Any]:
         "tls": {"verify": feed.tls.verify, "ca_file": feed.tls.ca_file},
         "proxy": redact_url(feed.proxy) if feed.proxy else "",
         "idle_timeout": feed.idle_timeout,
+        "rules": _rules_json(feed, time.time()),
         "warnings": [] if feed.tls.verify else ["tls-verification-off"],
     }
 
@@ -787,9 +877,14 @@ def _list(args: argparse.Namespace, context: Context) -> int:
         context.messages.say("no feeds yet: add one with `tidings feeds add NAME URL`")
         return EXIT_OK
     rows = [("ID", "NAME", "STATE", "AUTH", "URL")]
+    now = time.time()
     for feed in settings.feeds:
         url = redact_url(feed.url) + ("" if feed.tls.verify else f"  {TLS_OFF}")
-        state = "paused" if feed.paused else "active"
+        state = ", ".join(
+            part
+            for part in ("paused" if feed.paused else "active", _mute_text(feed.rules, now))
+            if part
+        )
         rows.append((feed.id, feed.name, state, feed.auth.kind.value, url))
     print(_table(rows))
     insecure = [f for f in settings.feeds if not f.tls.verify]
@@ -861,9 +956,9 @@ def _show(args: argparse.Namespace, context: Context) -> int:
         ("tls", tls_text),
         ("proxy", redact_url(feed.proxy) if feed.proxy else "the system's (environment)"),
         ("idle timeout", f"{feed.idle_timeout:g} s"),
+        *_rules_rows(feed, time.time()),
     ]
-    width = max(len(key) for key, _ in rows)
-    print("\n".join(f"{key.ljust(width)}  {value}" for key, value in rows))
+    _print_rows(rows)
     missing = [slot for slot, state in states.items() if state == "missing"]
     if missing:
         context.messages.say(
@@ -1386,3 +1481,260 @@ def _import(args: argparse.Namespace, context: Context) -> int:
         + (f"; {problems} skipped (see above)" if problems else "")
     )
     return EXIT_FAILURE if problems else EXIT_OK
+
+
+# -- mute and rules ------------------------------------------------------------------
+
+MUTE_MORNING_HOUR = 8
+"""``--until-tomorrow`` mutes until this hour (local time) of the next day."""
+DEFAULT_MUTE_SECONDS = 3600.0
+MAX_MUTE_SECONDS = 366 * 86400.0
+"""Longer than this is what ``--forever`` is for (and keeps the date in range)."""
+
+_DURATION_UNITS = r"weeks?|w|days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s"
+_DURATION_PART = re.compile(rf"(\d+(?:\.\d+)?)\s*({_DURATION_UNITS})", re.IGNORECASE)
+_DURATION_WHOLE = re.compile(rf"(?:\s*\d+(?:\.\d+)?\s*(?:{_DURATION_UNITS})\s*)+", re.IGNORECASE)
+_UNIT_SECONDS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+_UNTIL_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
+_CLOCK_RE = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+
+
+def _duration(text: str) -> float:
+    """An argparse type: ``30m``, ``1h``, ``1h30m``, ``2d``, ``1w`` as seconds."""
+    if not _DURATION_WHOLE.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration such as 30m, 1h, 1h30m, 2d or 1w"
+        )
+    seconds = sum(
+        float(number) * _UNIT_SECONDS[unit[0].lower()]
+        for number, unit in _DURATION_PART.findall(text)
+    )
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is no time at all: give a longer duration")
+    if seconds > MAX_MUTE_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is more than a year: use --forever to mute until you unmute"
+        )
+    return seconds
+
+
+def _local_time(text: str) -> dt.datetime:
+    """An argparse type: ``YYYY-MM-DD HH:MM`` (local), or ``HH:MM``: its next occurrence."""
+    value = text.strip()
+    clock = _CLOCK_RE.fullmatch(value)
+    if clock:
+        now = dt.datetime.now()
+        when = now.replace(hour=int(clock[1]), minute=int(clock[2]), second=0, microsecond=0)
+        return when if when > now else when + dt.timedelta(days=1)
+    for fmt in _UNTIL_FORMATS:
+        with contextlib.suppress(ValueError):
+            return dt.datetime.strptime(value, fmt)  # local time, as a person means it
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a local date and time such as '2026-05-01 08:00' (or 08:00)"
+    )
+
+
+def _clock_text(timestamp: float) -> str:
+    """A wall-clock time as a person reads it: ``2026-05-01 08:00`` (local time)."""
+    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def _span_text(seconds: float) -> str:
+    """``45 min``, ``3 h 20 min``, ``2 d 4 h``: roughly how long."""
+    minutes = max(1, round(seconds / 60))
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {mins} min" if mins else f"{hours} h"
+    return f"{mins} min"
+
+
+def _mute_text(rules: FeedRules, now: float) -> str:
+    """``muted``, ``muted until 2026-05-01 08:00``, or ``""`` when not muted now."""
+    until = rules.muted_until
+    if until is None or not rules.muted_at(now):
+        return ""
+    if math.isinf(until):
+        return "muted"
+    return f"muted until {_clock_text(until)}"
+
+
+def _mute_json(rules: FeedRules, now: float) -> dict[str, Any]:
+    """``muted`` and ``muted_until`` (ISO 8601 with offset, ``"forever"`` or ``null``)."""
+    until = rules.muted_until
+    if until is None or not rules.muted_at(now):
+        return {"muted": False, "muted_until": None}
+    if math.isinf(until):
+        return {"muted": True, "muted_until": "forever"}
+    stamp = dt.datetime.fromtimestamp(until).astimezone().isoformat(timespec="seconds")
+    return {"muted": True, "muted_until": stamp}
+
+
+def _firehose(feed: Feed) -> bool:
+    try:
+        return get_preset(feed.preset).firehose
+    except KeyError:
+        return False
+
+
+def _notify_text(feed: Feed) -> str:
+    rules = feed.rules
+    if rules.notifications is not None:
+        return "on" if rules.notifications else "off (events are only logged)"
+    if _firehose(feed):
+        return f"off (the {feed.preset} preset's default: a firehose; events are only logged)"
+    return f"on (the {feed.preset} preset's default)"
+
+
+def _rules_json(feed: Feed, now: float) -> dict[str, Any]:
+    """A feed's rules for scripts: as set (``notifications`` may be null) and as they apply."""
+    rules = feed.rules
+    return {
+        "notifications": rules.notifications,
+        "notifications_on": rules.enabled(firehose=_firehose(feed)),
+        "event_types": list(rules.event_types),
+        "filter": rules.text_filter,
+        "min_urgency": rules.min_urgency.value,
+        **_mute_json(rules, now),
+    }
+
+
+def _rules_rows(feed: Feed, now: float) -> list[tuple[str, str]]:
+    rules = feed.rules
+    until = rules.muted_until
+    if until is None or not rules.muted_at(now):
+        mute = "no"
+    elif math.isinf(until):
+        mute = f"until you unmute it (tidings feeds unmute {feed.id})"
+    else:
+        mute = f"until {_clock_text(until)} (for {_span_text(until - now)} more)"
+    return [
+        ("notifications", _notify_text(feed)),
+        ("event types", ", ".join(rules.event_types) if rules.event_types else "every type"),
+        ("text filter", rules.text_filter or "none"),
+        (
+            "min urgency",
+            rules.min_urgency.value
+            + (" (every event)" if rules.min_urgency is Urgency.LOW else ""),
+        ),
+        ("muted", mute),
+    ]
+
+
+def _print_rows(rows: Sequence[tuple[str, str]]) -> None:
+    width = max(len(key) for key, _ in rows)
+    print("\n".join(f"{key.ljust(width)}  {value}".rstrip() for key, value in rows))
+
+
+def _save_feed(context: Context, settings: Settings, feed: Feed) -> None:
+    """Save ``settings`` with ``feed`` changed, never over a file that cannot be rewritten."""
+    _ensure_saveable(context, settings)
+    context.save_settings(settings.with_feed(feed))
+
+
+def _mute_until(args: argparse.Namespace, now: float) -> float | None:
+    """The wall-clock end of the mute the options ask for; ``None`` for ``--forever``."""
+    if args.forever:
+        return None
+    if args.until_tomorrow:
+        return mute_until_tomorrow(now, hour=MUTE_MORNING_HOUR)
+    if args.mute_until is not None:
+        until: float = args.mute_until.timestamp()
+        if until <= now:
+            raise UsageError(
+                f"--until: {args.mute_until:%Y-%m-%d %H:%M} is in the past; give a later time"
+            )
+        return until
+    return now + (args.mute_for if args.mute_for is not None else DEFAULT_MUTE_SECONDS)
+
+
+@_command
+def _mute(args: argparse.Namespace, context: Context) -> int:
+    now = time.time()
+    until = _mute_until(args, now)
+    settings = context.load_settings_reporting()
+    feed = _resolve(context, settings, args.feed)
+    feed = replace(feed, rules=muted(feed.rules, until))
+    _save_feed(context, settings, feed)
+    if args.json:
+        _print_json({"id": feed.id, "name": feed.name, **_mute_json(feed.rules, now)})
+        return EXIT_OK
+    if until is None:
+        ends = f"until you unmute it (tidings feeds unmute {feed.id})"
+    else:
+        ends = (
+            f"until {_clock_text(feed.rules.muted_until or until)} (for {_span_text(until - now)})"
+        )
+    print(f"muted feed {_one_line(feed)} {ends}; its events are still logged")
+    return EXIT_OK
+
+
+@_command
+def _unmute(args: argparse.Namespace, context: Context) -> int:
+    now = time.time()
+    settings = context.load_settings_reporting()
+    feed = _resolve(context, settings, args.feed)
+    was_muted = feed.rules.muted_at(now)
+    if feed.rules.muted_until is not None:
+        # An ended mute is cleared too, so the file no longer mentions it.
+        feed = replace(feed, rules=unmuted(feed.rules))
+        _save_feed(context, settings, feed)
+    if args.json:
+        _print_json({"id": feed.id, "name": feed.name, **_mute_json(feed.rules, now)})
+    elif was_muted:
+        print(f"unmuted feed {_one_line(feed)}: its notifications pop up again")
+    else:
+        print(f"feed {_one_line(feed)} was not muted")
+    return EXIT_OK
+
+
+def _rule_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The FeedRules fields the options set, checked (a usage error names the option)."""
+    changes: dict[str, Any] = {}
+    if args.notify is not None:
+        changes["notifications"] = {"on": True, "off": False, "default": None}[args.notify]
+    if args.types is not None:
+        types = [t.strip() for t in args.types.split(",")]
+        for kind in types:
+            if "\n" in kind or "\r" in kind:
+                raise UsageError("--types: an event type is one line of text")
+        changes["event_types"] = tuple(dict.fromkeys(t for t in types if t))
+    if args.text_filter is not None:
+        if args.text_filter:
+            try:
+                compile_filter(args.text_filter)
+            except re.error as exc:
+                raise UsageError(
+                    f"--filter: {args.text_filter!r} is not a valid regular expression ({exc})"
+                ) from None
+        changes["text_filter"] = args.text_filter
+    if args.min_urgency is not None:
+        changes["min_urgency"] = Urgency(args.min_urgency)
+    return changes
+
+
+@_command
+def _rules(args: argparse.Namespace, context: Context) -> int:
+    changes = _rule_changes(args)
+    now = time.time()
+    settings = context.load_settings_reporting()
+    current = _resolve(context, settings, args.feed)
+    feed = current
+    if changes or args.clear:
+        base = FeedRules(muted_until=current.rules.muted_until) if args.clear else current.rules
+        feed = replace(current, rules=replace(base, **changes))
+        if feed != current:
+            _save_feed(context, settings, feed)
+    if args.json:
+        _print_json({"id": feed.id, "name": feed.name, "rules": _rules_json(feed, now)})
+        return EXIT_OK
+    if feed != current:
+        print(f"changed the rules of feed {_one_line(feed)}:")
+    elif changes or args.clear:
+        print(f"the rules of feed {_one_line(feed)} were already so:")
+    else:
+        print(f"rules of feed {_one_line(feed)} (every event is logged whatever they say):")
+    _print_rows(_rules_rows(feed, now))
+    return EXIT_OK
