@@ -24,7 +24,7 @@ from tidings.core.models import AuthKind, Feed
 from tidings.core.redact import KnownSecrets
 from tidings.core.secrets import SecretStore, auth_slot, header_slot
 
-__all__ = ["FeedAuth", "run_token_command"]
+__all__ = ["FeedAuth", "ntfy_auth_param", "run_token_command"]
 
 COMMAND_TIMEOUT = 30.0
 
@@ -90,6 +90,26 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
     # Shielded: even when our caller is being cancelled, the child is reaped.
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.shield(proc.wait())
+
+
+def ntfy_auth_param(secret: str) -> str:
+    """ntfy's ``?auth=``: the whole Authorization header value, base64 without padding.
+
+    The stored secret is an access token (``tk_...``: Bearer) or ``user:password``
+    (Basic); a value that already decodes to such a header is used as it is.
+    """
+    padded = secret + "=" * (-len(secret) % 4)
+    try:
+        decoded = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+    except (ValueError, UnicodeError):
+        decoded = ""
+    if decoded.startswith(("Bearer ", "Basic ")):
+        return secret
+    if ":" in secret:
+        header = "Basic " + base64.b64encode(secret.encode("utf-8")).decode("ascii")
+    else:
+        header = "Bearer " + secret
+    return base64.urlsafe_b64encode(header.encode("utf-8")).decode("ascii").rstrip("=")
 
 
 class FeedAuth(httpx.Auth):
@@ -175,8 +195,11 @@ class FeedAuth(httpx.Auth):
             )
         elif kind is AuthKind.QUERY:
             token = (await self._secret(auth_slot(), "token")).strip()
-            request.url = request.url.copy_merge_params({auth.query_param: token})
             self._remember(token)
+            if self._feed.preset == "ntfy" and auth.query_param == "auth":
+                token = ntfy_auth_param(token)
+                self._remember(token)
+            request.url = request.url.copy_merge_params({auth.query_param: token})
             # The query as httpx encoded it, which is how it shows in a logged URL.
             for name, value in _raw_pairs(request.url.query):
                 if name == auth.query_param.encode():
