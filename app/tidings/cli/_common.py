@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import math
+import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import IO
 
 from tidings.core.errors import UsageError
@@ -23,11 +25,15 @@ __all__ = [
     "EXIT_USAGE",
     "PROG",
     "ArgumentParser",
+    "CommandFailedError",
     "CommandLineError",
     "Messages",
     "StopSignals",
     "positive_float",
     "positive_int",
+    "print_json",
+    "print_rows",
+    "quiet_closed_stdout",
     "setup_logging",
 ]
 
@@ -129,3 +135,25 @@ class StopSignals:
         if not self.caught:
             return None
         return EXIT_SIGINT if self.caught[0] == signal.SIGINT else EXIT_SIGTERM
+
+
+class CommandFailedError(Exception):
+    """A command that cannot do what was asked: one ``error: ...`` line, exit 1."""
+
+
+def print_json(value: object) -> None:
+    """Pretty JSON on stdout, for ``--json``."""
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def print_rows(rows: Sequence[tuple[str, str]]) -> None:
+    """``key  value`` rows, the keys padded to one column."""
+    width = max(len(key) for key, _ in rows)
+    print("\n".join(f"{key.ljust(width)}  {value}".rstrip() for key, value in rows))
+
+
+def quiet_closed_stdout() -> None:
+    """After ``| head`` closed stdout: keep the interpreter from complaining when it flushes."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())

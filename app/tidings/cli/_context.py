@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tidings.cli._common import Messages
+from tidings.cli._common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_SIGINT,
+    CommandFailedError,
+    Messages,
+    quiet_closed_stdout,
+)
 from tidings.core.config import ConfigProblem, Settings, load_settings, save_settings
+from tidings.core.errors import ConfigError, SecretStoreError
 from tidings.core.history import HistoryStore
 from tidings.core.models import AuthKind, Feed
 from tidings.core.paths import Paths
@@ -90,3 +99,38 @@ class Context:
     def history_exists(self) -> bool:
         """Whether a history store was ever created (reading commands never create one)."""
         return self.paths.history_db.exists()
+
+
+def command(
+    work: Callable[[argparse.Namespace, Context], int],
+) -> Callable[[argparse.Namespace], int]:
+    """Build the context, run the command, and turn the failures it expects into exit codes."""
+
+    @functools.wraps(work)
+    def handler(args: argparse.Namespace) -> int:
+        context = Context.from_args(args)
+        try:
+            return work(args, context)
+        except CommandFailedError as exc:
+            context.messages.error(str(exc))
+        except ConfigError as exc:
+            context.messages.error(str(exc))
+        except SecretStoreError as exc:
+            context.messages.error(f"keyring {exc.state}: {exc}")
+        except KeyboardInterrupt:
+            return EXIT_SIGINT
+        except BrokenPipeError:
+            quiet_closed_stdout()  # `| head` closed stdout: stop quietly
+            return EXIT_OK
+        return EXIT_FAILURE
+
+    return handler
+
+
+def ensure_saveable(context: Context, settings: Settings) -> None:
+    """Refuse early (before the keyring is touched) when the settings file must not be rewritten."""
+    if settings.unsaveable:
+        raise CommandFailedError(
+            f"not changing {context.paths.settings_file}: it has a problem to fix first "
+            f"({settings.unsaveable}); nothing was changed"
+        )

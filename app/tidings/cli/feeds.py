@@ -21,18 +21,16 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import functools
 import getpass
 import json
 import math
-import os
 import re
 import signal
 import ssl
 import sys
 import time
 import tomllib
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -45,11 +43,14 @@ from tidings.cli._common import (
     EXIT_SIGINT,
     EXIT_SIGTERM,
     ArgumentParser,
+    CommandFailedError,
     Messages,
     positive_float,
     positive_int,
+    print_json,
+    print_rows,
 )
-from tidings.cli._context import Context, secret_slots
+from tidings.cli._context import Context, command, ensure_saveable, secret_slots
 from tidings.cli.listen import read_headers
 from tidings.core.auth import FeedAuth
 from tidings.core.config import (
@@ -62,7 +63,7 @@ from tidings.core.config import (
     new_feed_id,
 )
 from tidings.core.decoder import DecodedEvent
-from tidings.core.errors import ConfigError, InvalidURLError, SecretStoreError, UsageError
+from tidings.core.errors import InvalidURLError, SecretStoreError, UsageError
 from tidings.core.hub import ssl_context_for
 from tidings.core.models import (
     Auth,
@@ -104,10 +105,6 @@ _AUTH_FIELDS = {
 }
 _DEFAULT_QUERY_PARAM = "auth"
 T = TypeVar("T")
-
-
-class _CommandFailedError(Exception):
-    """A command that cannot do what was asked: one ``error: ...`` line, exit 1."""
 
 
 # -- the command line ---------------------------------------------------------------
@@ -425,35 +422,6 @@ def _feed_options(parser: ArgumentParser, *, editing: bool) -> None:
         state.add_argument("--active", action="store_true", help="follow it (resume it)")
 
 
-def _command(
-    work: Callable[[argparse.Namespace, Context], int],
-) -> Callable[[argparse.Namespace], int]:
-    """Build the context, run the command, and turn the failures it expects into exit codes."""
-
-    @functools.wraps(work)
-    def handler(args: argparse.Namespace) -> int:
-        context = Context.from_args(args)
-        try:
-            return work(args, context)
-        except _CommandFailedError as exc:
-            context.messages.error(str(exc))
-        except ConfigError as exc:
-            context.messages.error(str(exc))
-        except SecretStoreError as exc:
-            context.messages.error(f"keyring {exc.state}: {exc}")
-        except KeyboardInterrupt:
-            return EXIT_SIGINT
-        except BrokenPipeError:
-            # `| head` closed stdout: stop quietly, and keep the interpreter from complaining
-            # when it flushes the closed pipe at exit.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            return EXIT_OK
-        return EXIT_FAILURE
-
-    return handler
-
-
 # -- finding feeds ----------------------------------------------------------------
 
 
@@ -465,7 +433,7 @@ def _find(settings: Settings, ref: str) -> Feed | None:
     named = [f for f in settings.feeds if f.name == ref]
     if len(named) > 1:
         ids = ", ".join(f.id for f in named)
-        raise _CommandFailedError(
+        raise CommandFailedError(
             f"{len(named)} feeds are named {ref!r} ({ids}): name one by its id"
         )
     return named[0] if named else None
@@ -477,25 +445,16 @@ def _resolve(context: Context, settings: Settings, ref: str) -> Feed:
         return feed
     for table in settings.kept_feeds:
         if ref in (table.get("id"), table.get("name")):
-            raise _CommandFailedError(
+            raise CommandFailedError(
                 f"feed {ref!r} is in {context.paths.settings_file} but does not load (see the "
                 "problem above): fix it in the file first"
             )
     if settings.unsaveable:
-        raise _CommandFailedError(
+        raise CommandFailedError(
             f"no feed {ref!r} could be loaded: {context.paths.settings_file} has a problem to "
             f"fix first ({settings.unsaveable})"
         )
-    raise _CommandFailedError(f"no feed has the id or name {ref!r} (see `tidings feeds list`)")
-
-
-def _ensure_saveable(context: Context, settings: Settings) -> None:
-    """Refuse early (before the keyring is touched) when the settings file must not be rewritten."""
-    if settings.unsaveable:
-        raise _CommandFailedError(
-            f"not changing {context.paths.settings_file}: it has a problem to fix first "
-            f"({settings.unsaveable}); nothing was changed"
-        )
+    raise CommandFailedError(f"no feed has the id or name {ref!r} (see `tidings feeds list`)")
 
 
 def _check_name_free(settings: Settings, name: str, *, own_id: str = "") -> None:
@@ -503,7 +462,7 @@ def _check_name_free(settings: Settings, name: str, *, own_id: str = "") -> None
     taken_kept = [t for t in settings.kept_feeds if t.get("name") == name]
     if taken or taken_kept:
         other = taken[0].id if taken else "a feed that does not load"
-        raise _CommandFailedError(
+        raise CommandFailedError(
             f"a feed named {name!r} exists already ({other}): choose another name"
         )
 
@@ -728,20 +687,20 @@ class _SecretReader:
             try:
                 value = getpass.getpass(f"{label[0].upper()}{label[1:]}{hint}: ")
             except EOFError:
-                raise _CommandFailedError("no secret given: nothing was changed") from None
+                raise CommandFailedError("no secret given: nothing was changed") from None
         else:
             line = self._stdin.readline() if self._stdin is not None else ""
             self._line += 1
             if not line:
                 order = "; ".join(f"{i}. {n.label}" for i, n in enumerate(needs, start=1))
-                raise _CommandFailedError(
+                raise CommandFailedError(
                     f"stdin ended before line {self._line}, the {need.label}: nothing was "
                     f"changed. Secrets are asked for on a terminal, or read from stdin one per "
                     f"line, in this order: {order}"
                 )
             value = line.rstrip("\r\n")
         if not value and not optional:
-            raise _CommandFailedError(f"the {need.label} is empty: nothing was changed")
+            raise CommandFailedError(f"the {need.label} is empty: nothing was changed")
         return value
 
     def confirm(self, question: str) -> bool:
@@ -799,8 +758,8 @@ async def _store_and_save(
         raise
 
 
-def _keyring_needed_failure(exc: SecretStoreError, *, hint: str = "") -> _CommandFailedError:
-    return _CommandFailedError(f"keyring {exc.state}: {exc}; nothing was changed{hint}")
+def _keyring_needed_failure(exc: SecretStoreError, *, hint: str = "") -> CommandFailedError:
+    return CommandFailedError(f"keyring {exc.state}: {exc}; nothing was changed{hint}")
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -837,10 +796,6 @@ def _feed_json(feed: Feed) -> dict[str, Any]:
     }
 
 
-def _print_json(value: object) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
-
-
 def _one_line(feed: Feed) -> str:
     return f"{feed.id} {feed.name!r}"
 
@@ -859,11 +814,11 @@ def _table(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-@_command
+@command
 def _list(args: argparse.Namespace, context: Context) -> int:
     settings = context.load_settings_reporting()
     if args.json:
-        _print_json(
+        print_json(
             {
                 "feeds": [_feed_json(f) for f in settings.feeds],
                 "problems": [
@@ -912,13 +867,13 @@ async def _secret_states(context: Context, feed: Feed) -> dict[str, str]:
     return states
 
 
-@_command
+@command
 def _show(args: argparse.Namespace, context: Context) -> int:
     settings = context.load_settings_reporting()
     feed = _resolve(context, settings, args.feed)
     states: dict[str, str] = _run(_secret_states(context, feed))
     if args.json:
-        _print_json({**_feed_json(feed), "secrets": states})
+        print_json({**_feed_json(feed), "secrets": states})
         return EXIT_OK
     auth = feed.auth
     auth_text = auth.kind.value
@@ -958,7 +913,7 @@ def _show(args: argparse.Namespace, context: Context) -> int:
         ("idle timeout", f"{feed.idle_timeout:g} s"),
         *_rules_rows(feed, time.time()),
     ]
-    _print_rows(rows)
+    print_rows(rows)
     missing = [slot for slot, state in states.items() if state == "missing"]
     if missing:
         context.messages.say(
@@ -972,11 +927,11 @@ def _show(args: argparse.Namespace, context: Context) -> int:
 # -- changing feeds ----------------------------------------------------------------
 
 
-@_command
+@command
 def _add(args: argparse.Namespace, context: Context) -> int:
     feed = _build_feed(args, current=None, feed_id=new_feed_id())
     settings = context.load_settings_reporting()
-    _ensure_saveable(context, settings)
+    ensure_saveable(context, settings)
     _check_name_free(settings, feed.name)
     needs = [_Need(feed, slot) for slot in secret_slots(feed)]
     store = context.secrets() if needs else None
@@ -998,7 +953,7 @@ def _add(args: argparse.Namespace, context: Context) -> int:
         )
     )
     if args.json:
-        _print_json(_feed_json(feed))
+        print_json(_feed_json(feed))
     else:
         print(f"added feed {_one_line(feed)}" + (" (paused)" if feed.paused else ""))
     if writes:
@@ -1007,7 +962,7 @@ def _add(args: argparse.Namespace, context: Context) -> int:
     return EXIT_OK
 
 
-@_command
+@command
 def _edit(args: argparse.Namespace, context: Context) -> int:
     settings = context.load_settings_reporting()
     current = _resolve(context, settings, args.feed)
@@ -1032,7 +987,7 @@ def _edit(args: argparse.Namespace, context: Context) -> int:
     if feed == current and not ask:
         print(f"feed {_one_line(feed)} unchanged")
         return EXIT_OK
-    _ensure_saveable(context, settings)
+    ensure_saveable(context, settings)
     store = context.secrets() if (ask or drop) else None
     if store is not None:
         try:
@@ -1045,7 +1000,7 @@ def _edit(args: argparse.Namespace, context: Context) -> int:
     _run(_store_and_save(context, store, writes, settings.with_feeds(feeds), keep_previous=True))
     failed = _run(_delete_secrets(store, feed.id, drop)) if store is not None and drop else []
     if args.json:
-        _print_json(_feed_json(feed))
+        print_json(_feed_json(feed))
     else:
         print(f"changed feed {_one_line(feed)}")
     if writes:
@@ -1077,11 +1032,11 @@ async def _delete_secrets(store: SecretStore, feed_id: str, slots: Sequence[str]
     return failed
 
 
-@_command
+@command
 def _remove(args: argparse.Namespace, context: Context) -> int:
     settings = context.load_settings_reporting()
     feed = _resolve(context, settings, args.feed)
-    _ensure_saveable(context, settings)
+    ensure_saveable(context, settings)
     slots = secret_slots(feed)
     store = context.secrets() if slots else None
     if store is not None:
@@ -1126,7 +1081,7 @@ def _set_paused(args: argparse.Namespace, context: Context, paused: bool) -> int
     changing = {f.id for f in targets if f.paused != paused}
     verb = "paused" if paused else "resumed"
     if changing:
-        _ensure_saveable(context, settings)
+        ensure_saveable(context, settings)
         feeds = [replace(f, paused=paused) if f.id in changing else f for f in settings.feeds]
         context.save_settings(settings.with_feeds(feeds))
     for feed in {f.id: f for f in targets}.values():
@@ -1137,12 +1092,12 @@ def _set_paused(args: argparse.Namespace, context: Context, paused: bool) -> int
     return EXIT_OK
 
 
-@_command
+@command
 def _pause(args: argparse.Namespace, context: Context) -> int:
     return _set_paused(args, context, True)
 
 
-@_command
+@command
 def _resume(args: argparse.Namespace, context: Context) -> int:
     return _set_paused(args, context, False)
 
@@ -1189,7 +1144,7 @@ class _TestPrinter(Messages):
             self.say(f"connected (HTTP {status.http_status})")
 
 
-@_command
+@command
 def _test(args: argparse.Namespace, context: Context) -> int:
     settings = context.load_settings_reporting()
     feed = _find(settings, args.feed)
@@ -1220,7 +1175,7 @@ async def _test_connection(
         try:
             verify = ssl_context_for(feed)
         except (OSError, ssl.SSLError) as exc:
-            raise _CommandFailedError(f"cannot use the CA file {feed.tls.ca_file}: {exc}") from None
+            raise CommandFailedError(f"cannot use the CA file {feed.tls.ca_file}: {exc}") from None
         if not feed.tls.verify:
             _warn_tls(context, feed)
         if feed.paused:
@@ -1291,7 +1246,7 @@ _EXPORT_HEADER = (
 )
 
 
-@_command
+@command
 def _export(args: argparse.Namespace, context: Context) -> int:
     settings = context.load_settings_reporting()
     fmt = args.format or ("json" if args.file.lower().endswith(".json") else "toml")
@@ -1319,11 +1274,11 @@ def _export(args: argparse.Namespace, context: Context) -> int:
             with path.open("x" if not args.force else "w", encoding="utf-8") as handle:
                 handle.write(text)
         except FileExistsError:
-            raise _CommandFailedError(
+            raise CommandFailedError(
                 f"{path} exists already: choose another file, or --force"
             ) from None
         except OSError as exc:
-            raise _CommandFailedError(f"cannot write {path}: {exc.strerror or exc}") from None
+            raise CommandFailedError(f"cannot write {path}: {exc.strerror or exc}") from None
     where = "stdout" if args.file == "-" else args.file
     context.messages.say(
         f"exported {len(tables)} feed(s) to {where}, without secrets (import asks for them)"
@@ -1336,27 +1291,27 @@ def _read_import(path: Path) -> list[object]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise _CommandFailedError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise CommandFailedError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise _CommandFailedError(f"{path} is not UTF-8 text") from None
+        raise CommandFailedError(f"{path} is not UTF-8 text") from None
     doc: object
     if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise _CommandFailedError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+            raise CommandFailedError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
     else:
         try:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise _CommandFailedError(f"{path}: not valid TOML: {exc}") from None
+            raise CommandFailedError(f"{path}: not valid TOML: {exc}") from None
     if not isinstance(doc, dict):
-        raise _CommandFailedError(f"{path}: expected a table with a `feeds` array")
+        raise CommandFailedError(f"{path}: expected a table with a `feeds` array")
     version = doc.get("schema_version", 0)
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        raise _CommandFailedError(f"{path}: schema_version must be a whole number")
+        raise CommandFailedError(f"{path}: schema_version must be a whole number")
     if version > SCHEMA_VERSION:
-        raise _CommandFailedError(
+        raise CommandFailedError(
             f"{path} comes from a newer Tidings (schema {version}; this one reads up to "
             f"{SCHEMA_VERSION}): upgrade Tidings to import it"
         )
@@ -1364,7 +1319,7 @@ def _read_import(path: Path) -> list[object]:
         doc = MIGRATIONS[step](doc)
     feeds = doc.get("feeds", [])
     if not isinstance(feeds, list):
-        raise _CommandFailedError(f"{path}: feeds must be an array of tables")
+        raise CommandFailedError(f"{path}: feeds must be an array of tables")
     return feeds
 
 
@@ -1374,12 +1329,12 @@ class _Incoming:
     notes: list[str]
 
 
-@_command
+@command
 def _import(args: argparse.Namespace, context: Context) -> int:
     path = Path(args.file)
     tables = _read_import(path)
     settings = context.load_settings_reporting()
-    _ensure_saveable(context, settings)
+    ensure_saveable(context, settings)
     reader = _SecretReader(context)
     taken_ids = {f.id for f in settings.feeds} | {
         str(t.get("id")) for t in settings.kept_feeds if t.get("id")
@@ -1444,7 +1399,7 @@ def _import(args: argparse.Namespace, context: Context) -> int:
         taken_names.add(feed.name)
         incoming.append(_Incoming(feed, notes))
     if not incoming:
-        raise _CommandFailedError(f"{path}: no feed to import")
+        raise CommandFailedError(f"{path}: no feed to import")
     needs = (
         []
         if args.skip_secrets
@@ -1623,14 +1578,9 @@ def _rules_rows(feed: Feed, now: float) -> list[tuple[str, str]]:
     ]
 
 
-def _print_rows(rows: Sequence[tuple[str, str]]) -> None:
-    width = max(len(key) for key, _ in rows)
-    print("\n".join(f"{key.ljust(width)}  {value}".rstrip() for key, value in rows))
-
-
 def _save_feed(context: Context, settings: Settings, feed: Feed) -> None:
     """Save ``settings`` with ``feed`` changed, never over a file that cannot be rewritten."""
-    _ensure_saveable(context, settings)
+    ensure_saveable(context, settings)
     context.save_settings(settings.with_feed(feed))
 
 
@@ -1650,7 +1600,7 @@ def _mute_until(args: argparse.Namespace, now: float) -> float | None:
     return now + (args.mute_for if args.mute_for is not None else DEFAULT_MUTE_SECONDS)
 
 
-@_command
+@command
 def _mute(args: argparse.Namespace, context: Context) -> int:
     now = time.time()
     until = _mute_until(args, now)
@@ -1659,7 +1609,7 @@ def _mute(args: argparse.Namespace, context: Context) -> int:
     feed = replace(feed, rules=muted(feed.rules, until))
     _save_feed(context, settings, feed)
     if args.json:
-        _print_json({"id": feed.id, "name": feed.name, **_mute_json(feed.rules, now)})
+        print_json({"id": feed.id, "name": feed.name, **_mute_json(feed.rules, now)})
         return EXIT_OK
     if until is None:
         ends = f"until you unmute it (tidings feeds unmute {feed.id})"
@@ -1671,7 +1621,7 @@ def _mute(args: argparse.Namespace, context: Context) -> int:
     return EXIT_OK
 
 
-@_command
+@command
 def _unmute(args: argparse.Namespace, context: Context) -> int:
     now = time.time()
     settings = context.load_settings_reporting()
@@ -1682,7 +1632,7 @@ def _unmute(args: argparse.Namespace, context: Context) -> int:
         feed = replace(feed, rules=unmuted(feed.rules))
         _save_feed(context, settings, feed)
     if args.json:
-        _print_json({"id": feed.id, "name": feed.name, **_mute_json(feed.rules, now)})
+        print_json({"id": feed.id, "name": feed.name, **_mute_json(feed.rules, now)})
     elif was_muted:
         print(f"unmuted feed {_one_line(feed)}: its notifications pop up again")
     else:
@@ -1715,7 +1665,7 @@ def _rule_changes(args: argparse.Namespace) -> dict[str, Any]:
     return changes
 
 
-@_command
+@command
 def _rules(args: argparse.Namespace, context: Context) -> int:
     changes = _rule_changes(args)
     now = time.time()
@@ -1728,7 +1678,7 @@ def _rules(args: argparse.Namespace, context: Context) -> int:
         if feed != current:
             _save_feed(context, settings, feed)
     if args.json:
-        _print_json({"id": feed.id, "name": feed.name, "rules": _rules_json(feed, now)})
+        print_json({"id": feed.id, "name": feed.name, "rules": _rules_json(feed, now)})
         return EXIT_OK
     if feed != current:
         print(f"changed the rules of feed {_one_line(feed)}:")
@@ -1736,5 +1686,5 @@ def _rules(args: argparse.Namespace, context: Context) -> int:
         print(f"the rules of feed {_one_line(feed)} were already so:")
     else:
         print(f"rules of feed {_one_line(feed)} (every event is logged whatever they say):")
-    _print_rows(_rules_rows(feed, now))
+    print_rows(_rules_rows(feed, now))
     return EXIT_OK

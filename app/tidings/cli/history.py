@@ -14,7 +14,6 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import re
 import sqlite3
 import sys
@@ -27,9 +26,11 @@ from tidings.cli._common import (
     EXIT_FAILURE,
     EXIT_OK,
     ArgumentParser,
+    CommandFailedError,
     StopSignals,
     positive_float,
     positive_int,
+    quiet_closed_stdout,
 )
 from tidings.cli._context import Context
 from tidings.core.config import Settings
@@ -48,10 +49,6 @@ __all__ = ["parse_when", "register"]
 T = TypeVar("T")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-class _FailedError(Exception):
-    """One ``error: ...`` line, exit 1."""
 
 
 def parse_when(text: str, *, now: float | None = None) -> float:
@@ -204,13 +201,11 @@ def _sync(handler: Handler) -> Callable[[argparse.Namespace], int]:
         settings = context.load_settings()
         try:
             return asyncio.run(handler(args, context, settings))
-        except _FailedError as exc:
+        except CommandFailedError as exc:
             context.messages.error(str(exc))
         except (sqlite3.Error, OSError) as exc:
             if isinstance(exc, BrokenPipeError):
-                # `| head`: end quietly; stdout must not complain at exit either.
-                with contextlib.suppress(OSError):
-                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                quiet_closed_stdout()  # `| head` closed stdout: end quietly
                 return EXIT_OK
             context.messages.error(f"history {context.paths.history_db}: {exc}")
         except KeyboardInterrupt:
@@ -226,7 +221,9 @@ def _feed_id(settings: Settings, ref: str) -> str:
         return ref
     named = [f.id for f in settings.feeds if f.name == ref]
     if len(named) > 1:
-        raise _FailedError(f"{len(named)} feeds are named {ref!r} ({', '.join(named)}): use an id")
+        raise CommandFailedError(
+            f"{len(named)} feeds are named {ref!r} ({', '.join(named)}): use an id"
+        )
     return named[0] if named else ref
 
 
@@ -304,7 +301,7 @@ async def _tail(args: argparse.Namespace, context: Context, settings: Settings) 
 async def _search(args: argparse.Namespace, context: Context, settings: Settings) -> int:
     flt = _filter(args, settings)
     if not args.fts and not args.query.split():
-        raise _FailedError("the search has no words")
+        raise CommandFailedError("the search has no words")
     if not context.history_exists():
         context.messages.say("no history yet")
         return EXIT_OK
@@ -316,7 +313,7 @@ async def _search(args: argparse.Namespace, context: Context, settings: Settings
             total = await store.count(HistoryFilter(**{**_fields(flt), "query": args.query}))
         except sqlite3.OperationalError as exc:
             if "fts5" in str(exc) or "syntax" in str(exc):
-                raise _FailedError(f"the query is not valid FTS5 syntax: {exc}") from None
+                raise CommandFailedError(f"the query is not valid FTS5 syntax: {exc}") from None
             raise
     _Printer(settings, as_json=args.json, out=sys.stdout).rows(page.rows)
     if not args.json:
@@ -368,10 +365,10 @@ def _confirm(context: Context, what: str, yes: bool) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        raise _FailedError(f"not deleting {what} without confirmation: pass --yes")
+        raise CommandFailedError(f"not deleting {what} without confirmation: pass --yes")
     answer = input(f"Delete {what}? This cannot be undone. [y/N] ")
     if answer.strip().lower() not in ("y", "yes"):
-        raise _FailedError("nothing deleted")
+        raise CommandFailedError("nothing deleted")
 
 
 def _report(args: argparse.Namespace, key: str, count: int, text: str) -> int:
@@ -384,7 +381,7 @@ def _report(args: argparse.Namespace, key: str, count: int, text: str) -> int:
 
 async def _clear(args: argparse.Namespace, context: Context, settings: Settings) -> int:
     if bool(args.feed) == bool(args.all):
-        raise _FailedError("name a FEED or pass --all")
+        raise CommandFailedError("name a FEED or pass --all")
     feed_id = _feed_id(settings, args.feed) if args.feed else None
     _confirm(
         context,
@@ -401,7 +398,7 @@ async def _clear(args: argparse.Namespace, context: Context, settings: Settings)
 async def _mark_read(args: argparse.Namespace, context: Context, settings: Settings) -> int:
     chosen = sum((bool(args.feed), bool(args.all), bool(args.id)))
     if chosen != 1:
-        raise _FailedError("name a FEED, --all, or --id ROWID")
+        raise CommandFailedError("name a FEED, --all, or --id ROWID")
     count = 0
     if context.history_exists():
         async with HistoryStore(context.paths.history_db) as store:

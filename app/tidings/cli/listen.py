@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from tidings.cli._common import (
     StopSignals,
     positive_float,
     positive_int,
+    quiet_closed_stdout,
 )
 from tidings.core.decoder import DecodedEvent
 from tidings.core.demo import DemoServer
@@ -301,7 +301,5 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return EXIT_SIGINT
     if printer.stdout_closed:
-        # Keep the interpreter from complaining when it flushes a closed pipe at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        quiet_closed_stdout()
     return code

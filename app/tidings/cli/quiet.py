@@ -16,15 +16,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from tidings.cli._common import EXIT_OK, ArgumentParser
-from tidings.cli._context import Context
-from tidings.cli.feeds import (
-    _command,
-    _CommandFailedError,
-    _ensure_saveable,
-    _print_json,
-    _print_rows,
-)
+from tidings.cli._common import EXIT_OK, ArgumentParser, CommandFailedError, print_json, print_rows
+from tidings.cli._context import Context, command, ensure_saveable
 from tidings.core.errors import UsageError
 from tidings.core.models import ALL_DAYS, QuietHours
 from tidings.core.notification import Urgency
@@ -222,32 +215,32 @@ def _json(quiet: QuietHours, now: dt.datetime) -> dict[str, Any]:
 def _report(args: argparse.Namespace, quiet: QuietHours, headline: str = "") -> int:
     now = dt.datetime.now()
     if args.json:
-        _print_json(_json(quiet, now))
+        print_json(_json(quiet, now))
         return EXIT_OK
     if headline:
         print(headline)
-    _print_rows(_rows(quiet, now))
+    print_rows(_rows(quiet, now))
     return EXIT_OK
 
 
 # -- commands ----------------------------------------------------------------------
 
 
-@_command
+@command
 def _show(args: argparse.Namespace, context: Context) -> int:
     settings = context.load_settings_reporting()
     if settings.unsaveable:
-        raise _CommandFailedError(
+        raise CommandFailedError(
             f"cannot tell the quiet hours: {context.paths.settings_file} has a problem to fix "
             f"first ({settings.unsaveable})"
         )
     return _report(args, settings.quiet_hours)
 
 
-@_command
+@command
 def _set(args: argparse.Namespace, context: Context) -> int:
     settings = context.load_settings_reporting()
-    _ensure_saveable(context, settings)
+    ensure_saveable(context, settings)
     current = settings.quiet_hours
     changes: dict[str, Any] = {"enabled": True}
     if args.start is not None:
@@ -267,10 +260,10 @@ def _set(args: argparse.Namespace, context: Context) -> int:
     return _report(args, quiet, "quiet hours set:")
 
 
-@_command
+@command
 def _off(args: argparse.Namespace, context: Context) -> int:
     settings = context.load_settings_reporting()
-    _ensure_saveable(context, settings)
+    ensure_saveable(context, settings)
     current = settings.quiet_hours
     quiet = replace(current, enabled=False)
     if quiet == current and settings.kept_quiet_hours is None:
