@@ -333,6 +333,12 @@ BAD_FEEDS = {
         "feeds[1].proxy",
         "socks5://",
     ),
+    "proxy password in the file": (
+        'id = "bad"\nname = "Bad"\nurl = "https://bad.example/"\n'
+        'proxy = "socks5://user:pw-SECRET@p:1080"',
+        "feeds[1].proxy",
+        "must not carry a user name or password",
+    ),
 }
 
 

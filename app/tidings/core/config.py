@@ -621,6 +621,13 @@ def feed_from_dict(table: Mapping[str, Any], *, where: str = "feed") -> Feed:
             "must be an http://, https://, socks5:// or socks5h:// URL "
             "(leave it out to use the system's proxy)",
         )
+    if proxy and "@" in proxy.split("://", 1)[1].split("/", 1)[0]:
+        # A password here would sit in plaintext in this file and reach httpcore's logs.
+        raise _InvalidError(
+            f"{where}.proxy",
+            "must not carry a user name or password (user:password@): proxies that need "
+            "credentials are not supported yet",
+        )
     auth = _auth_from(table.get("auth", {}), f"{where}.auth")
     headers = _headers_from(table.get("headers", []), f"{where}.headers")
     tls = _tls_from(table.get("tls", {}), f"{where}.tls")

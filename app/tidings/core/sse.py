@@ -714,6 +714,11 @@ class EventSource:
             return _fatal(StopReason.REDIRECT, f"unsupported URL: {_short(exc)}")
         elif isinstance(exc, httpx.LocalProtocolError):
             return _fatal(StopReason.FAILED, f"cannot send the request: {_short(exc)}")
+        elif isinstance(exc, httpx.ProxyError) and "password" in str(exc).lower():
+            # The proxy refused our credentials: retrying changes nothing (as for 401/403).
+            return _fatal(
+                StopReason.NEEDS_CREDENTIALS, f"the proxy refused the credentials: {_short(exc)}"
+            )
         else:
             message = f"connection lost: {_short(exc)}"
         return _Outcome(kind="transient", message=message)
