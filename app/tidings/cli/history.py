@@ -19,6 +19,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -37,7 +38,6 @@ from tidings.core.config import Settings
 from tidings.core.history import (
     HistoryFilter,
     HistoryStore,
-    Retention,
     StoredEvent,
     csv_header,
     event_to_json,
@@ -154,12 +154,20 @@ def register(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
     prune = actions.add_parser(
         "prune",
         help="apply retention now",
-        description="Delete events beyond the retention limits (default: older than 30 days, "
-        "or beyond the newest 100,000 of a feed).",
+        description="Delete events beyond the retention limits of the settings file: its "
+        "[history] table and each feed's [feeds.retention] (default: older than 30 days, "
+        "or beyond the newest 100,000 of a feed). The options below replace the [history] "
+        "limits for this run; a feed's own limits still apply to it.",
     )
-    prune.add_argument("--days", type=positive_float, default=30.0, help="keep this many days")
-    prune.add_argument("--max-per-feed", type=positive_int, default=100_000)
-    prune.add_argument("--max-total", type=positive_int, default=None)
+    prune.add_argument(
+        "--days", type=positive_float, default=None, help="keep this many days (all feeds)"
+    )
+    prune.add_argument(
+        "--max-per-feed", type=positive_int, default=None, help="keep this many per feed"
+    )
+    prune.add_argument(
+        "--max-total", type=positive_int, default=None, help="keep this many over all feeds"
+    )
     prune.add_argument("--json", action="store_true", help="print the count as JSON")
     prune.set_defaults(handler=_sync(_prune))
 
@@ -445,11 +453,15 @@ async def _unread(args: argparse.Namespace, context: Context, settings: Settings
 async def _prune(args: argparse.Namespace, context: Context, settings: Settings) -> int:
     count = 0
     if context.history_exists():
-        retention = Retention(
-            max_age_days=args.days,
-            max_events_per_feed=args.max_per_feed,
-            max_events_total=args.max_total,
-        )
+        limits = settings.history_retention
+        if args.days is not None:
+            limits = replace(limits, max_age_days=args.days)
+        if args.max_per_feed is not None:
+            limits = replace(limits, max_events_per_feed=args.max_per_feed)
+        if args.max_total is not None:
+            limits = replace(limits, max_events_total=args.max_total)
+        # Built after the overrides: a limit a feed leaves unset follows them.
+        retention = settings.with_history_retention(limits).retention()
         async with HistoryStore(context.paths.history_db) as store:
             count = await store.apply_retention(retention)
     return _report(args, "deleted", count, f"deleted {count} event(s) beyond retention")

@@ -15,7 +15,8 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from logging.handlers import RotatingFileHandler
 from typing import IO
 
@@ -30,7 +31,7 @@ from tidings.cli._common import (
 )
 from tidings.cli._context import Context
 from tidings.core.config import Settings
-from tidings.core.history import HistoryStore, StoredEvent
+from tidings.core.history import HistoryStore, Retention, StoredEvent
 from tidings.core.hub import Hub
 from tidings.core.instance import InstanceLock
 from tidings.core.models import ConnectionState, Feed, FeedStatus, StopReason
@@ -197,8 +198,18 @@ async def _run(context: Context, output: _Output, *, poll: float) -> int:
             output.say("no feeds yet: add one with `tidings feeds add NAME URL` (applies live)")
         else:
             output.say(f"running {len(settings.feeds)} feed(s); Ctrl-C to stop")
-        watcher = asyncio.create_task(_follow_settings(context, hub, output, settings, poll))
-        pruner = asyncio.create_task(_keep_retention(store))
+        retention = [settings.retention()]
+        watcher = asyncio.create_task(
+            _follow_settings(
+                context,
+                hub,
+                output,
+                settings,
+                poll,
+                on_reload=lambda fresh: retention.__setitem__(0, fresh.retention()),
+            )
+        )
+        pruner = asyncio.create_task(_keep_retention(store, lambda: retention[0]))
         try:
             await stop.wait()
         finally:
@@ -210,11 +221,15 @@ async def _run(context: Context, output: _Output, *, poll: float) -> int:
     return signals.exit_code if signals.exit_code is not None else EXIT_OK
 
 
-async def _keep_retention(store: HistoryStore) -> None:
-    """Apply the history's retention (30 days, 100,000 events per feed) now and every hour."""
+async def _keep_retention(
+    store: HistoryStore, retention: Callable[[], Retention] = Retention
+) -> None:
+    """Apply the history's retention now and every hour: ``retention()`` is asked each time,
+    so an edit of the settings' ``[history]`` or a feed's ``retention`` applies at the next
+    round (default: DESIGN.md's 30 days and 100,000 events per feed)."""
     while True:
         try:
-            removed = await store.apply_retention()
+            removed = await store.apply_retention(retention())
         except Exception:
             logger.exception("applying the history's retention failed")
         else:
@@ -237,7 +252,13 @@ def _stamp(context: Context) -> tuple[int, int] | None:
 
 
 async def _follow_settings(
-    context: Context, hub: Hub, output: Messages, current: Settings, poll: float
+    context: Context,
+    hub: Hub,
+    output: Messages,
+    current: Settings,
+    poll: float,
+    *,
+    on_reload: Callable[[Settings], None] | None = None,
 ) -> None:
     """Apply edits of the settings file to the running hub (polling: cheap and portable)."""
     seen = _stamp(context)
@@ -254,6 +275,8 @@ async def _follow_settings(
             continue
         _report_problems(output, fresh)
         hub.set_quiet_hours(fresh.quiet_hours)
+        if on_reload is not None:
+            on_reload(fresh)
         await _apply(hub, current, fresh, output)
         current = fresh
 
@@ -268,6 +291,10 @@ async def _apply(hub: Hub, old: Settings, new: Settings, output: Messages) -> No
         if feed_id not in before:
             output.say(f"[{feed.name}] added")
             hub.add(feed)
+        elif replace(feed, retention=before[feed_id].retention) == before[feed_id]:
+            # Only its history limits changed: nothing the connection uses (no restart).
+            if feed.retention != before[feed_id].retention:
+                output.say(f"[{feed.name}] history retention changed")
         elif feed != before[feed_id]:
             output.say(f"[{feed.name}] settings changed")
             await hub.update(feed)

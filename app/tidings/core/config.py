@@ -33,6 +33,16 @@ people to read and edit::
     end = "07:00"
     break_through = "critical"    # these still pop up during quiet hours
 
+    [history]                     # how long the history keeps events; left out: the defaults
+    max_age_days = 30             # events older than this are deleted
+    max_events_per_feed = 100000  # only the newest this many of each feed are kept
+    max_events_total = false      # a cap over all feeds; false or left out: none
+
+    # ... and in a feed, after its [[feeds]] header, its own limits (left out: [history]'s):
+    # [feeds.retention]
+    # max_age_days = 7
+    # max_events = 5000
+
 A broken file is never overwritten or reset. Syntax errors name the line;
 semantic problems name the key (``feeds[2].url``, counted from 0) and the line
 of the feed's ``[[feeds]]`` header. Feeds that are fine load; feeds that are
@@ -71,11 +81,14 @@ from typing import Any
 import tomli_w
 
 from tidings.core.errors import ConfigError, InvalidURLError, UsageError
+from tidings.core.history import FeedRetention as FeedLimits
+from tidings.core.history import Retention
 from tidings.core.models import (
     MUTED_FOREVER,
     Auth,
     AuthKind,
     Feed,
+    FeedRetention,
     FeedRules,
     Header,
     QuietHours,
@@ -93,7 +106,11 @@ __all__ = [
     "Migration",
     "Settings",
     "feed_from_dict",
+    "feed_retention_from_dict",
+    "feed_retention_to_dict",
     "feed_to_dict",
+    "history_from_dict",
+    "history_to_dict",
     "load_settings",
     "new_feed_id",
     "quiet_hours_from_dict",
@@ -178,6 +195,12 @@ class Settings:
     kept_quiet_hours: Any = None
     """A ``[quiet_hours]`` table that did not validate: written back unchanged until
     :meth:`with_quiet_hours` replaces it."""
+    history_retention: Retention = field(default_factory=Retention)
+    """The ``[history]`` table: the global limits, without the feeds' own (see :meth:`retention`);
+    DESIGN.md's defaults when absent or invalid."""
+    kept_history: Any = None
+    """A ``[history]`` table that did not validate: written back unchanged until
+    :meth:`with_history_retention` replaces it."""
 
     def feed(self, feed_id: str) -> Feed | None:
         return next((f for f in self.feeds if f.id == feed_id), None)
@@ -194,6 +217,29 @@ class Settings:
     def with_quiet_hours(self, quiet_hours: QuietHours) -> Settings:
         """These settings with new quiet hours (replacing a table that did not validate)."""
         return replace(self, quiet_hours=quiet_hours, kept_quiet_hours=None)
+
+    def with_history_retention(self, retention: Retention) -> Settings:
+        """These settings with new global history limits (replacing a table that did not
+        validate); ``retention.per_feed`` is ignored: the feeds' own limits live in the feeds."""
+        return replace(self, history_retention=replace(retention, per_feed={}), kept_history=None)
+
+    def retention(self) -> Retention:
+        """What the history keeps: the ``[history]`` limits, and each feed's own
+        ``[feeds.retention]`` limits (a limit a feed leaves unset is the global one)."""
+        glob = self.history_retention
+        per_feed = {
+            f.id: FeedLimits(
+                max_age_days=glob.max_age_days
+                if f.retention.max_age_days is None
+                else f.retention.max_age_days,
+                max_events=glob.max_events_per_feed
+                if f.retention.max_events is None
+                else f.retention.max_events,
+            )
+            for f in self.feeds
+            if f.retention != FeedRetention()
+        }
+        return replace(glob, per_feed=per_feed)
 
 
 def new_feed_id() -> str:
@@ -257,7 +303,14 @@ def load_settings(
             )
         )
     if version == current:
-        return _validate(path, doc, current, _feed_lines(text), _quiet_line(text))
+        return _validate(
+            path,
+            doc,
+            current,
+            _feed_lines(text),
+            quiet_line=_quiet_line(text),
+            history_line=_history_line(text),
+        )
     return _migrate(path, raw=raw, doc=doc, version=version, current=current, migrations=migrations)
 
 
@@ -275,6 +328,7 @@ def _toml_error_line(message: str, text: str) -> int:
 
 _FEED_HEADER_RE = re.compile(r"^[ \t]*\[\[[ \t]*feeds[ \t]*\]\]")
 _QUIET_HEADER_RE = re.compile(r"^[ \t]*\[[ \t]*quiet_hours[ \t]*\]")
+_HISTORY_HEADER_RE = re.compile(r"^[ \t]*\[[ \t]*history[ \t]*\]")
 
 
 def _feed_lines(text: str) -> list[int]:
@@ -285,6 +339,12 @@ def _feed_lines(text: str) -> list[int]:
 def _quiet_line(text: str) -> int | None:
     """The line of the ``[quiet_hours]`` header, when there is one."""
     lines = [n for n, line in enumerate(text.splitlines(), 1) if _QUIET_HEADER_RE.match(line)]
+    return lines[0] if len(lines) == 1 else None
+
+
+def _history_line(text: str) -> int | None:
+    """The line of the ``[history]`` header, when there is one."""
+    lines = [n for n, line in enumerate(text.splitlines(), 1) if _HISTORY_HEADER_RE.match(line)]
     return lines[0] if len(lines) == 1 else None
 
 
@@ -359,7 +419,14 @@ def _reread(path: Path, migrated: Settings) -> Settings:
         return migrated
     if doc.get("schema_version") != migrated.schema_version:
         return migrated
-    return _validate(path, doc, migrated.schema_version, _feed_lines(text), _quiet_line(text))
+    return _validate(
+        path,
+        doc,
+        migrated.schema_version,
+        _feed_lines(text),
+        quiet_line=_quiet_line(text),
+        history_line=_history_line(text),
+    )
 
 
 def _backup(path: Path, raw: bytes, version: int) -> Path:
@@ -391,6 +458,7 @@ _FEED_KEYS = frozenset(
         "idle_timeout",
         "rules",
         "preset_options",
+        "retention",
     }
 )
 _AUTH_KEYS = frozenset({"kind", "username", "header_name", "query_param", "command"})
@@ -398,7 +466,9 @@ _HEADER_KEYS = frozenset({"name", "value", "secret"})
 _TLS_KEYS = frozenset({"verify", "ca_file"})
 _RULES_KEYS = frozenset({"notifications", "event_types", "filter", "min_urgency", "muted_until"})
 _QUIET_KEYS = frozenset({"enabled", "days", "start", "end", "break_through"})
-_TOP_KEYS = frozenset({"schema_version", "feeds", "quiet_hours"})
+_HISTORY_KEYS = frozenset({"max_age_days", "max_events_per_feed", "max_events_total"})
+_FEED_RETENTION_KEYS = frozenset({"max_age_days", "max_events"})
+_TOP_KEYS = frozenset({"schema_version", "feeds", "quiet_hours", "history"})
 
 
 class _InvalidError(ValueError):
@@ -415,7 +485,9 @@ def _validate(
     doc: dict[str, Any],
     version: int,
     feed_lines: list[int],
+    *,
     quiet_line: int | None = None,
+    history_line: int | None = None,
 ) -> Settings:
     problems: list[ConfigProblem] = []
     extra = {k: v for k, v in doc.items() if k not in _TOP_KEYS}
@@ -445,6 +517,24 @@ def _validate(
                 )
             )
             kept_quiet = raw_quiet
+    history = Retention()
+    kept_history: Any = None
+    if "history" in doc:
+        raw_history = doc["history"]
+        try:
+            history = history_from_dict(raw_history)
+        except _InvalidError as exc:
+            problems.append(
+                ConfigProblem(
+                    path,
+                    exc.where,
+                    f"{exc.message}; the history keeps its default limits (30 days, 100,000 "
+                    "events per feed) until this is fixed (the table is kept in the file as "
+                    "it is)",
+                    history_line,
+                )
+            )
+            kept_history = raw_history
     raw_feeds = doc.get("feeds", [])
     if not isinstance(raw_feeds, list):
         problem = ConfigProblem(
@@ -460,6 +550,8 @@ def _validate(
             schema_version=version,
             quiet_hours=quiet_hours,
             kept_quiet_hours=kept_quiet,
+            history_retention=history,
+            kept_history=kept_history,
         )
     if len(feed_lines) != len(raw_feeds):
         feed_lines = []
@@ -511,6 +603,8 @@ def _validate(
         schema_version=version,
         quiet_hours=quiet_hours,
         kept_quiet_hours=kept_quiet,
+        history_retention=history,
+        kept_history=kept_history,
     )
 
 
@@ -635,6 +729,7 @@ def feed_from_dict(table: Mapping[str, Any], *, where: str = "feed") -> Feed:
     options = _preset_options_from(
         table.get("preset_options", {}), preset, f"{where}.preset_options"
     )
+    retention = feed_retention_from_dict(table.get("retention", {}), where=f"{where}.retention")
     return Feed(
         id=feed_id,
         name=name,
@@ -648,6 +743,7 @@ def feed_from_dict(table: Mapping[str, Any], *, where: str = "feed") -> Feed:
         idle_timeout=idle,
         rules=rules,
         preset_options=options,
+        retention=retention,
     )
 
 
@@ -913,6 +1009,106 @@ def quiet_hours_to_dict(quiet: QuietHours) -> dict[str, Any]:
     }
 
 
+def _days_from(
+    table: Mapping[str, Any], key: str, default: float | None, where: str
+) -> float | None:
+    if key not in table:
+        return default
+    value = table[key]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            days = float(value)
+        except OverflowError:
+            days = math.inf
+        if math.isfinite(days) and days > 0:
+            return days
+    raise _InvalidError(
+        f"{where}.{key}",
+        f"must be a positive number of days, such as 30, not {_describe(value)}",
+    )
+
+
+def _count_from(
+    table: Mapping[str, Any], key: str, default: int | None, where: str, *, may_be_off: bool
+) -> int | None:
+    if key not in table:
+        return default
+    value = table[key]
+    if may_be_off and value is False:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    example = "100000, or false for no limit" if may_be_off else "100000"
+    raise _InvalidError(
+        f"{where}.{key}",
+        f"must be a positive whole number of events, such as {example}, not {_describe(value)}",
+    )
+
+
+def history_from_dict(table: object, *, where: str = "history") -> Retention:
+    """Validate the ``[history]`` table; raise a ``ValueError`` whose message names the key.
+
+    Left out: 30 days and 100,000 events per feed, and no cap over all feeds
+    (DESIGN.md); only that cap may be ``false`` (no limit).
+    """
+    if not isinstance(table, dict):
+        raise _InvalidError(
+            where,
+            f"must be a table, for example {{ max_age_days = 30 }}, not {_describe(table)}",
+        )
+    _check_keys(table, _HISTORY_KEYS, where)
+    defaults = Retention()
+    return Retention(
+        max_age_days=_days_from(table, "max_age_days", defaults.max_age_days, where),
+        max_events_per_feed=_count_from(
+            table, "max_events_per_feed", defaults.max_events_per_feed, where, may_be_off=False
+        ),
+        max_events_total=_count_from(
+            table, "max_events_total", defaults.max_events_total, where, may_be_off=True
+        ),
+    )
+
+
+def history_to_dict(retention: Retention) -> dict[str, Any]:
+    """The ``[history]`` table: the age and per-feed limits always, the total cap when set."""
+    table: dict[str, Any] = {}
+    if retention.max_age_days is not None:
+        days = retention.max_age_days
+        table["max_age_days"] = int(days) if float(days).is_integer() else days
+    if retention.max_events_per_feed is not None:
+        table["max_events_per_feed"] = retention.max_events_per_feed
+    if retention.max_events_total is not None:
+        table["max_events_total"] = retention.max_events_total
+    return table
+
+
+def feed_retention_from_dict(table: object, *, where: str = "retention") -> FeedRetention:
+    """Validate a feed's ``retention`` table; raise a ``ValueError`` whose message names the key.
+
+    A limit left out is the ``[history]`` table's.
+    """
+    if not isinstance(table, dict):
+        raise _InvalidError(
+            where, f"must be a table, for example {{ max_events = 5000 }}, not {_describe(table)}"
+        )
+    _check_keys(table, _FEED_RETENTION_KEYS, where)
+    return FeedRetention(
+        max_age_days=_days_from(table, "max_age_days", None, where),
+        max_events=_count_from(table, "max_events", None, where, may_be_off=False),
+    )
+
+
+def feed_retention_to_dict(retention: FeedRetention) -> dict[str, Any]:
+    """A feed's ``retention`` table, unset limits left out (empty when none is set)."""
+    table: dict[str, Any] = {}
+    if retention.max_age_days is not None:
+        days = retention.max_age_days
+        table["max_age_days"] = int(days) if float(days).is_integer() else days
+    if retention.max_events is not None:
+        table["max_events"] = retention.max_events
+    return table
+
+
 # -- writing --------------------------------------------------------------------
 
 
@@ -953,6 +1149,9 @@ def feed_to_dict(feed: Feed) -> dict[str, Any]:
         table["rules"] = rules
     if feed.preset_options:
         table["preset_options"] = dict(feed.preset_options)
+    retention = feed_retention_to_dict(feed.retention)
+    if retention:
+        table["retention"] = retention
     return table
 
 
@@ -986,6 +1185,11 @@ def save_settings(path: Path, settings: Settings) -> None:
         top["quiet_hours"] = quiet_hours_to_dict(settings.quiet_hours)
     elif settings.kept_quiet_hours is not None:
         top["quiet_hours"] = settings.kept_quiet_hours
+    history = replace(settings.history_retention, per_feed={})
+    if history != Retention():
+        top["history"] = history_to_dict(history)
+    elif settings.kept_history is not None:
+        top["history"] = settings.kept_history
     merged = _merge_kept(tables, settings)
     try:
         text = "\n".join([FILE_HEADER + tomli_w.dumps(top), *map(_feed_toml, merged)])

@@ -14,6 +14,7 @@ __all__ = [
     "MUTED_FOREVER",
     "ConnectionPolicy",
     "ConnectionState",
+    "FeedRetention",
     "FeedRules",
     "FeedStatus",
     "QuietHours",
@@ -162,6 +163,19 @@ MUTED_FOREVER = math.inf
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FeedRetention:
+    """A feed's own history limits (its ``[feeds.retention]`` table).
+
+    ``None`` means "not set": the global ``[history]`` limit of that kind applies.
+    """
+
+    max_age_days: float | None = None
+    """Events older than this many days are deleted."""
+    max_events: int | None = None
+    """Only the newest this many events of the feed are kept."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FeedRules:
     """Which of a feed's events may pop up (``tidings.core.rules`` applies them).
 
@@ -232,3 +246,5 @@ class Feed:
     preset_options: tuple[tuple[str, str], ...] = ()
     """The preset's own settings, such as the generic JSON preset's title and body paths."""
     """What may pop up; changing only these never restarts the connection."""
+    retention: FeedRetention = FeedRetention()
+    """How long this feed's history is kept; unset limits follow the ``[history]`` table."""
