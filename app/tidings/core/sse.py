@@ -229,6 +229,18 @@ class _Outcome:
     healthy: bool = False
 
 
+def _hook_outcome(exc: ConnectStop | ConnectRetry) -> _Outcome:
+    """What a connect hook's stop or retry means for this attempt."""
+    if isinstance(exc, ConnectStop):
+        return _fatal(exc.reason, exc.message, exc.http_status)
+    return _Outcome(
+        kind="transient",
+        message=exc.message,
+        http_status=exc.http_status,
+        retry_after=exc.retry_after,
+    )
+
+
 def _fatal(reason: StopReason, message: str, status: int | None = None) -> _Outcome:
     return _Outcome(kind="fatal", message=message, stop_reason=reason, http_status=status)
 
@@ -463,15 +475,8 @@ class EventSource:
         try:
             plan = await self._before_connect(client, attempt)
             opened = await self._open(client, first=attempt == 1, plan=plan)
-        except ConnectStop as exc:
-            return _fatal(exc.reason, exc.message, exc.http_status)
-        except ConnectRetry as exc:
-            return _Outcome(
-                kind="transient",
-                message=exc.message,
-                http_status=exc.http_status,
-                retry_after=exc.retry_after,
-            )
+        except (ConnectStop, ConnectRetry) as exc:
+            return _hook_outcome(exc)
         except httpx.HTTPError as exc:
             return self._classify(exc)
         except SecretStoreError as exc:
@@ -486,15 +491,8 @@ class EventSource:
             if self._hook is not None:
                 try:
                     await self._hook.judge(response)
-                except ConnectStop as exc:
-                    return _fatal(exc.reason, exc.message, exc.http_status)
-                except ConnectRetry as exc:
-                    return _Outcome(
-                        kind="transient",
-                        message=exc.message,
-                        http_status=exc.http_status,
-                        retry_after=exc.retry_after,
-                    )
+                except (ConnectStop, ConnectRetry) as exc:
+                    return _hook_outcome(exc)
                 except httpx.HTTPError as exc:
                     return self._classify(exc)
             verdict = self._judge(response)
