@@ -166,17 +166,6 @@ class Env:
         await self.store.close()
 
 
-@pytest.fixture
-async def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Env]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    e = Env(tmp_path)
-    await e.store.open()
-    try:
-        yield e
-    finally:
-        await e.close()
-
-
 def feed(server: ScriptedServer, key: str, **fields: Any) -> Feed:
     """A feed with id ``key`` (and, unless given, that name) at the path ``key`` names."""
     fields.setdefault("name", key)

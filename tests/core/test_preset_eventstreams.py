@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -392,18 +390,6 @@ def test_deeply_nested_json_never_raises() -> None:
 
 
 # -- against a scripted EventStreams server -------------------------------------------------
-
-
-@pytest.fixture
-async def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Env]:
-    """A history store, in-memory secrets and a collecting sink (the hub tests' environment)."""
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    e = Env(tmp_path)
-    await e.store.open()
-    try:
-        yield e
-    finally:
-        await e.close()
 
 
 def eventstreams_server(first_body: bytes) -> tuple[list[bytes | None], Any]:

@@ -8,8 +8,6 @@ with JSON data, no ``id:`` at all, and a 307 to the serving host first.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -229,18 +227,6 @@ def test_deeply_nested_json_never_raises() -> None:
 
 
 # -- the hub with a scripted database ---------------------------------------------------------
-
-
-@pytest.fixture
-async def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Env]:
-    """A history store, in-memory secrets and a collecting sink (the hub tests' environment)."""
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    e = Env(tmp_path)
-    await e.store.open()
-    try:
-        yield e
-    finally:
-        await e.close()
 
 
 @pytest.mark.parametrize(

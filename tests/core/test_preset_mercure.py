@@ -16,9 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -305,18 +304,6 @@ class RotatingHub:
             parts.append(b":\n")
         self.last_sent.append(batch[-1] if batch else (last or ""))
         return Reply(body=parts, end="close" if batch else "hang")
-
-
-@pytest.fixture
-async def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Env]:
-    """A history store, in-memory secrets and a collecting sink (the hub tests' environment)."""
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    e = Env(tmp_path)
-    await e.store.open()
-    try:
-        yield e
-    finally:
-        await e.close()
 
 
 def ids_of(events: Iterable[StoredEvent]) -> list[str]:

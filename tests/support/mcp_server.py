@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-import uvicorn
 from mcp import types
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
@@ -47,6 +46,8 @@ from mcp.server.subscriptions import (
     ToolsListChanged,
 )
 from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+from support.starlette_app import UvicornThread
 
 __all__ = ["McpServerThread", "SeenRequest"]
 
@@ -185,22 +186,15 @@ class McpServerThread:
         else:
             app = self.mcp.sse_app()
             self.path = "/sse"
-        config = uvicorn.Config(
+        self._uvicorn = UvicornThread(
             # The 2024-11-05 routes never see the era header (POST /sse is a 405 anyway).
             _Recorder(app, self.state, shim=transport == "streamable" and not modern),
-            host="127.0.0.1",
-            port=0,
+            start_timeout=start_timeout,
             lifespan="on",
-            ws="none",
-            http="h11",
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=1,
+            shutdown_grace=1,
+            name="uvicorn-mcp",
         )
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, name="uvicorn-mcp", daemon=True)
-        self._start_timeout = start_timeout
+        self.server = self._uvicorn.server
         self.port = 0
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -214,16 +208,7 @@ class McpServerThread:
             return list(self.state.requests)
 
     def start(self) -> McpServerThread:
-        self._thread.start()
-        waiter = threading.Event()
-        for _ in range(int(self._start_timeout / 0.01)):
-            if self.server.started or not self._thread.is_alive():
-                break
-            waiter.wait(0.01)
-        if not self.server.started:
-            self.stop()
-            raise RuntimeError("uvicorn did not start")
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.port = self._uvicorn.start().port
         self.loop = self.server.servers[0].get_loop()
         self.state.on_cut = self._close_connections
         return self
@@ -333,11 +318,7 @@ class McpServerThread:
         asyncio.run_coroutine_threadsafe(send(), self.loop).result(timeout)
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self._thread.join(timeout=10)
-        if self._thread.is_alive():
-            self.server.force_exit = True
-            self._thread.join(timeout=5)
+        self._uvicorn.stop()
 
     def __enter__(self) -> McpServerThread:
         return self.start()

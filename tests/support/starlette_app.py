@@ -128,21 +128,29 @@ class FeedApp:
 class UvicornThread:
     """Serve an ASGI app with uvicorn on 127.0.0.1 (a free port) in a background thread."""
 
-    def __init__(self, app: object, *, start_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        app: object,
+        *,
+        start_timeout: float = 10.0,
+        lifespan: str = "off",
+        shutdown_grace: int = 2,
+        name: str = "uvicorn-e2e",
+    ) -> None:
         config = uvicorn.Config(
             app,  # type: ignore[arg-type]
             host="127.0.0.1",
             port=0,
-            lifespan="off",
+            lifespan=lifespan,  # type: ignore[arg-type]
             ws="none",
             http="h11",
             log_config=None,
             log_level="warning",
             access_log=False,
-            timeout_graceful_shutdown=2,
+            timeout_graceful_shutdown=shutdown_grace,
         )
         self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, name="uvicorn-e2e", daemon=True)
+        self._thread = threading.Thread(target=self.server.run, name=name, daemon=True)
         self._start_timeout = start_timeout
         self.port = 0
 
