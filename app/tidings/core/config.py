@@ -85,6 +85,8 @@ from tidings.core.history import FeedRetention as FeedLimits
 from tidings.core.history import Retention
 from tidings.core.models import (
     MUTED_FOREVER,
+    NOTIFIER_CHOICES,
+    AppSettings,
     Auth,
     AuthKind,
     Feed,
@@ -105,6 +107,8 @@ __all__ = [
     "ConfigProblem",
     "Migration",
     "Settings",
+    "app_from_dict",
+    "app_to_dict",
     "feed_from_dict",
     "feed_retention_from_dict",
     "feed_retention_to_dict",
@@ -201,6 +205,10 @@ class Settings:
     kept_history: Any = None
     """A ``[history]`` table that did not validate: written back unchanged until
     :meth:`with_history_retention` replaces it."""
+    app: AppSettings = field(default_factory=AppSettings)
+    """The ``[app]`` table (defaults when absent or invalid)."""
+    kept_app: Any = None
+    """An ``[app]`` table that did not validate: written back unchanged until :meth:`with_app`."""
 
     def feed(self, feed_id: str) -> Feed | None:
         return next((f for f in self.feeds if f.id == feed_id), None)
@@ -222,6 +230,10 @@ class Settings:
         """These settings with new global history limits (replacing a table that did not
         validate); ``retention.per_feed`` is ignored: the feeds' own limits live in the feeds."""
         return replace(self, history_retention=replace(retention, per_feed={}), kept_history=None)
+
+    def with_app(self, app: AppSettings) -> Settings:
+        """These settings with a new ``[app]`` table (replacing one that did not validate)."""
+        return replace(self, app=app, kept_app=None)
 
     def retention(self) -> Retention:
         """What the history keeps: the ``[history]`` limits, and each feed's own
@@ -309,6 +321,7 @@ def load_settings(
             current,
             _feed_lines(text),
             quiet_line=_quiet_line(text),
+            app_line=_table_line(text, "app"),
             history_line=_history_line(text),
         )
     return _migrate(path, raw=raw, doc=doc, version=version, current=current, migrations=migrations)
@@ -425,6 +438,7 @@ def _reread(path: Path, migrated: Settings) -> Settings:
         migrated.schema_version,
         _feed_lines(text),
         quiet_line=_quiet_line(text),
+        app_line=_table_line(text, "app"),
         history_line=_history_line(text),
     )
 
@@ -468,7 +482,18 @@ _RULES_KEYS = frozenset({"notifications", "event_types", "filter", "min_urgency"
 _QUIET_KEYS = frozenset({"enabled", "days", "start", "end", "break_through"})
 _HISTORY_KEYS = frozenset({"max_age_days", "max_events_per_feed", "max_events_total"})
 _FEED_RETENTION_KEYS = frozenset({"max_age_days", "max_events"})
-_TOP_KEYS = frozenset({"schema_version", "feeds", "quiet_hours", "history"})
+_APP_KEYS = frozenset(
+    {
+        "notifications",
+        "notifier",
+        "lost_connection_after",
+        "flood_limit",
+        "flood_window",
+        "show_window_at_start",
+        "background_on_close",
+    }
+)
+_TOP_KEYS = frozenset({"schema_version", "feeds", "quiet_hours", "history", "app"})
 
 
 class _InvalidError(ValueError):
@@ -488,6 +513,7 @@ def _validate(
     *,
     quiet_line: int | None = None,
     history_line: int | None = None,
+    app_line: int | None = None,
 ) -> Settings:
     problems: list[ConfigProblem] = []
     extra = {k: v for k, v in doc.items() if k not in _TOP_KEYS}
@@ -535,6 +561,23 @@ def _validate(
                 )
             )
             kept_history = raw_history
+    app = AppSettings()
+    kept_app: Any = None
+    if "app" in doc:
+        raw_app = doc["app"]
+        try:
+            app = app_from_dict(raw_app)
+        except _InvalidError as exc:
+            problems.append(
+                ConfigProblem(
+                    path,
+                    exc.where,
+                    f"{exc.message}; the app uses its defaults until this is fixed (the table "
+                    "is kept in the file as it is)",
+                    app_line,
+                )
+            )
+            kept_app = raw_app
     raw_feeds = doc.get("feeds", [])
     if not isinstance(raw_feeds, list):
         problem = ConfigProblem(
@@ -552,6 +595,8 @@ def _validate(
             kept_quiet_hours=kept_quiet,
             history_retention=history,
             kept_history=kept_history,
+            app=app,
+            kept_app=kept_app,
         )
     if len(feed_lines) != len(raw_feeds):
         feed_lines = []
@@ -605,6 +650,8 @@ def _validate(
         kept_quiet_hours=kept_quiet,
         history_retention=history,
         kept_history=kept_history,
+        app=app,
+        kept_app=kept_app,
     )
 
 
@@ -1045,6 +1092,90 @@ def _count_from(
     )
 
 
+def _table_line(text: str, name: str) -> int | None:
+    """The line of the ``[name]`` header, when there is one."""
+    header = re.compile(rf"^[ \t]*\[[ \t]*{re.escape(name)}[ \t]*\]")
+    lines = [n for n, line in enumerate(text.splitlines(), 1) if header.match(line)]
+    return lines[0] if lines else None
+
+
+def app_from_dict(table: object, *, where: str = "app") -> AppSettings:
+    """Validate the ``[app]`` table; raise a ``ValueError`` whose message names the key."""
+    if not isinstance(table, dict):
+        raise _InvalidError(
+            where,
+            f"must be a table, for example {{ notifications = true }}, not {_describe(table)}",
+        )
+    _check_keys(table, _APP_KEYS, where)
+    d = AppSettings()
+
+    def flag(key: str, default: bool) -> bool:
+        value = table.get(key, default)
+        if not isinstance(value, bool):
+            raise _InvalidError(f"{where}.{key}", f"must be true or false, not {_describe(value)}")
+        return value
+
+    def number(key: str, default: float, *, low: float, high: float, what: str) -> float:
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _InvalidError(f"{where}.{key}", f"must be {what}, not {_describe(value)}")
+        if not (low <= float(value) <= high):
+            raise _InvalidError(f"{where}.{key}", f"must be {what}, not {_describe(value)}")
+        return float(value)
+
+    def choice(key: str, default: str, choices: Sequence[str]) -> str:
+        value = table.get(key, default)
+        if value not in choices:
+            names = ", ".join(f'"{c}"' for c in choices)
+            raise _InvalidError(f"{where}.{key}", f"must be one of {names}, not {_describe(value)}")
+        return str(value)
+
+    return AppSettings(
+        notifications=flag("notifications", d.notifications),
+        notifier=choice("notifier", d.notifier, NOTIFIER_CHOICES),
+        lost_connection_after=number(
+            "lost_connection_after",
+            d.lost_connection_after,
+            low=0,
+            high=7 * 86400,
+            what="a number of seconds from 0 (never) to 604800 (a week)",
+        ),
+        flood_limit=int(
+            number(
+                "flood_limit", d.flood_limit, low=1, high=1000, what="a whole number from 1 to 1000"
+            )
+        ),
+        flood_window=number(
+            "flood_window",
+            d.flood_window,
+            low=1,
+            high=3600,
+            what="a number of seconds from 1 to 3600",
+        ),
+        show_window_at_start=flag("show_window_at_start", d.show_window_at_start),
+        background_on_close=choice(
+            "background_on_close", d.background_on_close, ("ask", "keep", "quit")
+        ),
+    )
+
+
+def app_to_dict(app: AppSettings) -> dict[str, Any]:
+    """The ``[app]`` table, every key written so a person sees what applies."""
+    return {
+        "notifications": app.notifications,
+        "notifier": app.notifier,
+        "lost_connection_after": int(app.lost_connection_after)
+        if float(app.lost_connection_after).is_integer()
+        else app.lost_connection_after,
+        "flood_limit": app.flood_limit,
+        "flood_window": int(app.flood_window)
+        if float(app.flood_window).is_integer()
+        else app.flood_window,
+        "show_window_at_start": app.show_window_at_start,
+        "background_on_close": app.background_on_close,
+    }
+
+
 def history_from_dict(table: object, *, where: str = "history") -> Retention:
     """Validate the ``[history]`` table; raise a ``ValueError`` whose message names the key.
 
@@ -1190,6 +1321,10 @@ def save_settings(path: Path, settings: Settings) -> None:
         top["history"] = history_to_dict(history)
     elif settings.kept_history is not None:
         top["history"] = settings.kept_history
+    if settings.app != AppSettings():
+        top["app"] = app_to_dict(settings.app)
+    elif settings.kept_app is not None:
+        top["app"] = settings.kept_app
     merged = _merge_kept(tables, settings)
     try:
         text = "\n".join([FILE_HEADER + tomli_w.dumps(top), *map(_feed_toml, merged)])

@@ -12,6 +12,8 @@ from tidings.core.notification import Urgency
 __all__ = [
     "ALL_DAYS",
     "MUTED_FOREVER",
+    "NOTIFIER_CHOICES",
+    "AppSettings",
     "ConnectionPolicy",
     "ConnectionState",
     "FeedRetention",
@@ -225,6 +227,29 @@ class QuietHours:
     end: dt.time = dt.time(7, 0)
     break_through: Urgency = Urgency.CRITICAL
     """Events at or above this urgency still pop up during quiet hours."""
+
+
+NOTIFIER_CHOICES = ("auto", "native", "tray")
+"""``auto`` tries the native service and falls back to the tray icon's balloon."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppSettings:
+    """The ``[app]`` table: how the desktop app behaves (DESIGN.md's defaults)."""
+
+    notifications: bool = True
+    """Off: everything is still logged, nothing pops up."""
+    notifier: str = "auto"
+    """One of :data:`NOTIFIER_CHOICES`."""
+    lost_connection_after: float = 60.0
+    """Seconds a feed may be down before one "lost connection" notification (0: never)."""
+    flood_limit: int = 3
+    """Popups per feed per :attr:`flood_window` seconds, then one summary updated in place."""
+    flood_window: float = 10.0
+    show_window_at_start: bool = False
+    """Show the log window at every start, not only at the first or when there is no tray."""
+    background_on_close: str = "ask"
+    """Without a tray, what closing the window does: ``ask``, ``keep`` running or ``quit``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
