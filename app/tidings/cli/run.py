@@ -16,7 +16,6 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from logging.handlers import RotatingFileHandler
 from typing import IO
 
@@ -30,10 +29,10 @@ from tidings.cli._common import (
     positive_float,
 )
 from tidings.cli._context import Context
-from tidings.core.config import Settings
 from tidings.core.history import HistoryStore, Retention, StoredEvent
 from tidings.core.hub import Hub
 from tidings.core.instance import InstanceLock
+from tidings.core.live import LiveSettings
 from tidings.core.models import ConnectionState, Feed, FeedStatus, StopReason
 from tidings.core.redact import RedactingFilter
 
@@ -179,36 +178,28 @@ def _log_to_file(context: Context) -> None:
 
 
 async def _run(context: Context, output: _Output, *, poll: float) -> int:
-    settings = context.load_settings()
-    _report_problems(output, settings)
     stop = asyncio.Event()
     signals = StopSignals(stop.set)
 
     async with context.history() as store:
         hub = Hub(
-            store=store,
-            secrets=context.secrets(),
-            sinks=[output],
-            known_secrets=context.known,
-            quiet_hours=settings.quiet_hours,
+            store=store, secrets=context.secrets(), sinks=[output], known_secrets=context.known
         )
-        for feed in settings.feeds:
-            hub.add(feed)
-        if not settings.feeds:
+        retention: list[Retention] = []
+        live = LiveSettings(
+            context.paths.settings_file,
+            hub,
+            say=output.say,
+            on_reload=lambda fresh: retention.__setitem__(0, fresh.retention()),
+        )
+        retention.append(live.current.retention())
+        live.report_problems()
+        await live.start()
+        if not live.current.feeds:
             output.say("no feeds yet: add one with `tidings feeds add NAME URL` (applies live)")
         else:
-            output.say(f"running {len(settings.feeds)} feed(s); Ctrl-C to stop")
-        retention = [settings.retention()]
-        watcher = asyncio.create_task(
-            _follow_settings(
-                context,
-                hub,
-                output,
-                settings,
-                poll,
-                on_reload=lambda fresh: retention.__setitem__(0, fresh.retention()),
-            )
-        )
+            output.say(f"running {len(live.current.feeds)} feed(s); Ctrl-C to stop")
+        watcher = asyncio.create_task(live.follow(poll))
         pruner = asyncio.create_task(_keep_retention(store, lambda: retention[0]))
         try:
             await stop.wait()
@@ -236,65 +227,3 @@ async def _keep_retention(
             if removed:
                 logger.info("retention removed %d old events", removed)
         await asyncio.sleep(RETENTION_EVERY_SECONDS)
-
-
-def _report_problems(output: Messages, settings: Settings) -> None:
-    for problem in settings.problems:
-        output.say(f"settings: {problem}")
-
-
-def _stamp(context: Context) -> tuple[int, int] | None:
-    try:
-        stat = context.paths.settings_file.stat()
-    except OSError:
-        return None
-    return (stat.st_mtime_ns, stat.st_size)
-
-
-async def _follow_settings(
-    context: Context,
-    hub: Hub,
-    output: Messages,
-    current: Settings,
-    poll: float,
-    *,
-    on_reload: Callable[[Settings], None] | None = None,
-) -> None:
-    """Apply edits of the settings file to the running hub (polling: cheap and portable)."""
-    seen = _stamp(context)
-    while True:
-        await asyncio.sleep(poll)
-        stamp = _stamp(context)
-        if stamp == seen:
-            continue
-        seen = stamp
-        fresh = context.load_settings()
-        if fresh.unsaveable:
-            # A half-edited file: keep running what we have, say why once per change.
-            _report_problems(output, fresh)
-            continue
-        _report_problems(output, fresh)
-        hub.set_quiet_hours(fresh.quiet_hours)
-        if on_reload is not None:
-            on_reload(fresh)
-        await _apply(hub, current, fresh, output)
-        current = fresh
-
-
-async def _apply(hub: Hub, old: Settings, new: Settings, output: Messages) -> None:
-    before = {f.id: f for f in old.feeds}
-    after = {f.id: f for f in new.feeds}
-    for feed_id in before.keys() - after.keys():
-        output.say(f"[{before[feed_id].name}] removed")
-        await hub.remove(feed_id)
-    for feed_id, feed in after.items():
-        if feed_id not in before:
-            output.say(f"[{feed.name}] added")
-            hub.add(feed)
-        elif replace(feed, retention=before[feed_id].retention) == before[feed_id]:
-            # Only its history limits changed: nothing the connection uses (no restart).
-            if feed.retention != before[feed_id].retention:
-                output.say(f"[{feed.name}] history retention changed")
-        elif feed != before[feed_id]:
-            output.say(f"[{feed.name}] settings changed")
-            await hub.update(feed)

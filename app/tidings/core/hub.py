@@ -354,10 +354,12 @@ class Hub:
             if runner.removed:
                 return
             feed = change(runner.feed)
-            if replace(feed, rules=runner.feed.rules) == runner.feed and (
-                runner.running or feed.paused
-            ):
-                runner.feed = feed  # unchanged, or only the rules: the connection stays
+            same_connection = (
+                replace(feed, rules=runner.feed.rules, retention=runner.feed.retention)
+                == runner.feed
+            )
+            if same_connection and (runner.running or feed.paused):
+                runner.feed = feed  # unchanged, or only rules or retention: the connection stays
                 return
             await self._halt(runner)
             runner.feed = feed
