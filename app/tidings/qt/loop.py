@@ -28,6 +28,8 @@ T = TypeVar("T")
 class AppLoop(qasync.QEventLoop):  # type: ignore[misc]
     """qasync's loop with asyncio's async-generator hooks installed while it runs."""
 
+    _until_complete = False
+
     def run_forever(self) -> Any:
         old = sys.get_asyncgen_hooks()
         sys.set_asyncgen_hooks(
@@ -38,6 +40,18 @@ class AppLoop(qasync.QEventLoop):  # type: ignore[misc]
             return super().run_forever()
         finally:
             sys.set_asyncgen_hooks(*old)
+            if self._until_complete:
+                # qasync's run_until_complete processes Qt events once more after run_forever:
+                # a task stepped there must still find its running loop (httpx, anyio ask).
+                asyncio.events._set_running_loop(self)
+
+    def run_until_complete(self, future: Any) -> Any:
+        self._until_complete = True
+        try:
+            return super().run_until_complete(future)
+        finally:
+            self._until_complete = False
+            asyncio.events._set_running_loop(None)
 
     def close(self) -> None:
         if not self.is_closed() and not self.is_running():
