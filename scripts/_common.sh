@@ -61,3 +61,9 @@ ensure_venv() {
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras:+[$extras]}"
 }
+
+# The system libraries Qt's xcb platform plugin needs on a Debian/Ubuntu desktop (a full desktop
+# has them; a minimal or container install may not).
+QT_DEBS=(libegl1 libgl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0
+  libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-randr0
+  libxcb-xinerama0 libxcb-xkb1 libdbus-1-3 fonts-dejavu-core)
