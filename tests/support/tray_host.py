@@ -1,3 +1,4 @@
+# ruff: noqa: UP037, F821, F722  (dbus-fast reads D-Bus signatures from string annotations)
 """A tray host for tests: a small ``org.kde.StatusNotifierWatcher`` on the session bus.
 
 Debian bookworm ships no StatusNotifier tray host that runs without a full
@@ -23,8 +24,8 @@ from typing import Any
 
 from dbus_fast import BusType, Variant
 from dbus_fast.aio import MessageBus
-from dbus_fast.service import ServiceInterface, dbus_property, method, signal
 from dbus_fast.constants import PropertyAccess
+from dbus_fast.service import ServiceInterface, dbus_property, method, signal
 
 __all__ = ["TrayHostClient"]
 
@@ -37,7 +38,7 @@ class _Watcher(ServiceInterface):  # type: ignore[misc]
         self.items: list[str] = []
 
     @method()  # type: ignore[misc]
-    def RegisterStatusNotifierItem(self, service: "s"):  # type: ignore[name-defined,no-untyped-def]  # noqa: F821
+    def RegisterStatusNotifierItem(self, service: "s"):  # type: ignore[name-defined,no-untyped-def]
         # Qt passes its unique bus name (or an object path on the sender's connection).
         item = service
         if service.startswith("/"):
@@ -47,23 +48,23 @@ class _Watcher(ServiceInterface):  # type: ignore[misc]
         self.StatusNotifierItemRegistered(item)
 
     @method()  # type: ignore[misc]
-    def RegisterStatusNotifierHost(self, service: "s"):  # type: ignore[name-defined,no-untyped-def]  # noqa: F821
+    def RegisterStatusNotifierHost(self, service: "s"):  # type: ignore[name-defined,no-untyped-def]
         del service
 
     @dbus_property(access=PropertyAccess.READ)  # type: ignore[misc]
-    def RegisteredStatusNotifierItems(self) -> "as":  # type: ignore[name-defined]  # noqa: F821,F722
+    def RegisteredStatusNotifierItems(self) -> "as":  # type: ignore[name-defined]
         return list(self.items)
 
     @dbus_property(access=PropertyAccess.READ)  # type: ignore[misc]
-    def IsStatusNotifierHostRegistered(self) -> "b":  # type: ignore[name-defined]  # noqa: F821
+    def IsStatusNotifierHostRegistered(self) -> "b":  # type: ignore[name-defined]
         return True
 
     @dbus_property(access=PropertyAccess.READ)  # type: ignore[misc]
-    def ProtocolVersion(self) -> "i":  # type: ignore[name-defined]  # noqa: F821
+    def ProtocolVersion(self) -> "i":  # type: ignore[name-defined]
         return 0
 
     @signal()  # type: ignore[misc]
-    def StatusNotifierItemRegistered(self, service: str) -> "s":  # type: ignore[name-defined]  # noqa: F821
+    def StatusNotifierItemRegistered(self, service: str) -> "s":  # type: ignore[name-defined]
         return service
 
     _sender = ""
@@ -76,7 +77,6 @@ async def _serve() -> None:
     def remember_sender(message: Any) -> None:
         if message.member == "RegisterStatusNotifierItem":
             watcher._sender = message.sender
-        return None
 
     bus.add_message_handler(remember_sender)
     bus.export("/StatusNotifierWatcher", watcher)
