@@ -98,6 +98,8 @@ class DesktopSession:
     env: dict[str, str] = field(default_factory=dict)
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     dunst_log: Path | None = None
+    dunst: subprocess.Popen[bytes] | None = None
+    """The last dunst started (a test may kill it)."""
 
     @property
     def bus_address(self) -> str:
@@ -236,6 +238,7 @@ class DesktopSession:
         finally:
             log.close()
         self._procs.append(proc)
+        self.dunst = proc
         self._wait_for_name("org.freedesktop.Notifications")
         return proc
 
