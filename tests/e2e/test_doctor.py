@@ -82,7 +82,7 @@ async def test_doctor_reports_every_part_and_is_ready_with_a_keyring(
         str(profile / "data"),
         str(profile / "state"),
         "ok       keyring: keyring.backends.SecretService.Keyring works",
-        "notifications: not configured (arrives with the desktop app)",
+        "notifications: freedesktop notifications: ",
         "secrets stored",
         "[!] TLS verification OFF",
         "Ready for headless use.",
@@ -114,11 +114,10 @@ async def test_doctor_reports_every_part_and_is_ready_with_a_keyring(
         assert isinstance(qt["tray_available"], bool)
     else:
         assert "tidings[gui]" in str(qt["message"])
-    assert report["notifications"] == {
-        "status": "info",
-        "message": "not configured (arrives with the desktop app)",
-        "backend": None,
-    }
+    notifications = report["notifications"]
+    assert isinstance(notifications, dict)
+    # This session's bus has no notification daemon (its dunst cannot start without a display).
+    assert (notifications["status"], notifications["backend"]) == ("warning", "freedesktop")
     feeds = report["feeds"]
     assert isinstance(feeds, list)
     assert [(f["name"], f["secrets"], f["tls_verify"]) for f in feeds] == [

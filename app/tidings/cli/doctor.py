@@ -34,13 +34,14 @@ from tidings.core.errors import SecretStoreError
 from tidings.core.models import Feed
 from tidings.core.redact import redact_url
 from tidings.core.secrets import SecretStore
+from tidings.notify.base import NotifierError
+from tidings.notify.freedesktop import probe_server
 
 __all__ = ["QT_PROBE", "register"]
 
 OK, WARNING, ERROR, INFO = "ok", "warning", "error", "info"
 
 GUI_INSTALL_HINT = "pip install 'tidings[gui]'"
-NOTIFICATIONS_MESSAGE = "not configured (arrives with the desktop app)"
 
 # Run as `python -c QT_PROBE`; prints one JSON object. Never run in doctor's own process.
 QT_PROBE = textwrap.dedent(
@@ -92,6 +93,13 @@ def register(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
         default=20.0,
         metavar="SECONDS",
         help="how long the Qt probe (a child process) may take (default: %(default)g)",
+    )
+    doctor.add_argument(
+        "--notify-timeout",
+        type=positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long to wait for the notification server to answer (default: %(default)g)",
     )
     doctor.set_defaults(handler=run)
 
@@ -225,8 +233,52 @@ def check_qt(timeout: float) -> Check:
     return Check("qt", OK if details["tray_available"] else WARNING, message, details)
 
 
-def check_notifications() -> Check:
-    return Check("notifications", INFO, NOTIFICATIONS_MESSAGE, {"backend": None})
+async def check_notifications(settings: Settings, limit: float) -> Check:
+    """Which backend would show notifications, and whether it answers (never shows one)."""
+    app = settings.app
+    details: dict[str, Any] = {
+        "backend": None,
+        "enabled": app.notifications,
+        "choice": app.notifier,
+    }
+    if not app.notifications:
+        return Check(
+            "notifications", INFO, "off in the settings ([app] notifications = false)", details
+        )
+    if sys.platform in ("darwin", "win32"):
+        details["backend"] = "desktop-notifier"
+        return Check(
+            "notifications",
+            INFO,
+            "desktop-notifier (macOS Notification Center / Windows toasts): not probed; "
+            "unverified on this platform",
+            details,
+        )
+    details["backend"] = "freedesktop"
+    tray = " (the desktop app falls back to tray balloons)" if app.notifier == "auto" else ""
+    try:
+        info = await probe_server(limit=limit)
+    except NotifierError as exc:
+        return Check("notifications", WARNING, f"freedesktop notifications: {exc}{tray}", details)
+    caps = info.capabilities
+    details.update(
+        server={
+            "name": info.name,
+            "vendor": info.vendor,
+            "version": info.version,
+            "spec_version": info.spec_version,
+        },
+        capabilities=list(caps),
+    )
+    actions = "actions" if "actions" in caps else "NO actions (no buttons, clicks do nothing)"
+    markup = "body markup (escaped)" if "body-markup" in caps else "plain bodies"
+    return Check(
+        "notifications",
+        OK if "actions" in caps else WARNING,
+        f"freedesktop notifications: {info.name} {info.version} ({info.vendor}, spec "
+        f"{info.spec_version}): {actions}, {markup}",
+        details,
+    )
 
 
 async def feed_reports(
@@ -299,9 +351,10 @@ async def _gather(args: argparse.Namespace, context: Context) -> dict[str, Any]:
     store = context.secrets()
     needed = any(secret_slots(f) for f in settings.feeds)
     # The Qt probe (a child process, bounded) runs while the keyring answers.
-    keyring, qt = await asyncio.gather(
+    keyring, qt, notifications = await asyncio.gather(
         check_keyring(context, store, needed=needed),
         asyncio.to_thread(check_qt, args.qt_timeout),
+        check_notifications(settings, args.notify_timeout),
     )
     history, feeds = await feed_reports(
         context, settings.feeds, store if keyring.status == OK else None
@@ -311,7 +364,7 @@ async def _gather(args: argparse.Namespace, context: Context) -> dict[str, Any]:
         keyring,
         history,
         qt,
-        check_notifications(),
+        notifications,
     ]
     return {
         "ok": not any(c.status == ERROR for c in checks),

@@ -15,7 +15,9 @@ import json
 import logging
 import sys
 import time
+import webbrowser
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from logging.handlers import RotatingFileHandler
 from typing import IO
 
@@ -29,12 +31,16 @@ from tidings.cli._common import (
     positive_float,
 )
 from tidings.cli._context import Context
+from tidings.core.config import Settings
+from tidings.core.errors import ConfigError
 from tidings.core.history import HistoryStore, Retention, StoredEvent
 from tidings.core.hub import Hub
 from tidings.core.instance import InstanceLock
 from tidings.core.live import LiveSettings
 from tidings.core.models import ConnectionState, Feed, FeedStatus, StopReason
 from tidings.core.redact import RedactingFilter
+from tidings.core.rules import muted
+from tidings.notify import Notifier, NotifierSink, NotifierState, build_notifier
 
 __all__ = ["register", "run"]
 
@@ -59,6 +65,11 @@ def register(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
         "--headless", action="store_true", help="no GUI (required until the desktop app ships)"
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per event per line")
+    parser.add_argument(
+        "--no-notify",
+        action="store_true",
+        help="no desktop notifications (by default each notification is also shown natively)",
+    )
     # Hidden: how often the settings file is checked for edits (tests need it quick).
     parser.add_argument(
         "--settings-poll",
@@ -155,7 +166,9 @@ def run(args: argparse.Namespace) -> int:
         _log_to_file(context)
         output = _Output(as_json=args.json, out=sys.stdout)
         try:
-            return asyncio.run(_run(context, output, poll=args.settings_poll))
+            return asyncio.run(
+                _run(context, output, poll=args.settings_poll, notify=not args.no_notify)
+            )
         except KeyboardInterrupt:
             return EXIT_SIGINT
     finally:
@@ -177,7 +190,49 @@ def _log_to_file(context: Context) -> None:
     logging.getLogger().addHandler(handler)
 
 
-async def _run(context: Context, output: _Output, *, poll: float) -> int:
+class _HeadlessActions:
+    """What a click on a notification does without a GUI (the ActionHandler of ``run``)."""
+
+    def __init__(self, *, hub: Hub, store: HistoryStore, live: LiveSettings, say: Messages) -> None:
+        self._hub = hub
+        self._store = store
+        self._live = live
+        self._messages = say
+
+    def open_url(self, url: str) -> None:
+        # webbrowser may start a process: off the loop.
+        asyncio.get_running_loop().run_in_executor(None, webbrowser.open, url)
+
+    def open_event(self, feed_id: str, rowid: int | None) -> None:
+        feed = self._hub.feed(feed_id)
+        name = feed.name if feed is not None else feed_id
+        where = f" (event {rowid})" if rowid is not None else ""
+        self._messages.say(f"[{name}] notification clicked{where}: see `tidings history tail`")
+
+    async def mute_feed(self, feed_id: str, seconds: float) -> None:
+        until = time.time() + seconds
+
+        def change(settings: Settings) -> Settings:
+            feed = settings.feed(feed_id)
+            if feed is None:
+                return settings
+            return settings.with_feed(replace(feed, rules=muted(feed.rules, until)))
+
+        try:
+            await self._live.change(change)  # saved, so a reload does not undo it
+        except ConfigError as exc:
+            logger.warning(
+                "muting %s in the settings failed (%s): muted until restart", feed_id, exc
+            )
+            await self._hub.mute(feed_id, until)
+        feed = self._hub.feed(feed_id)
+        self._messages.say(f"[{feed.name if feed else feed_id}] muted for {seconds / 3600:g} h")
+
+    async def mark_read(self, rowid: int) -> None:
+        await self._store.mark_read([rowid])
+
+
+async def _run(context: Context, output: _Output, *, poll: float, notify: bool = True) -> int:
     stop = asyncio.Event()
     signals = StopSignals(stop.set)
 
@@ -186,14 +241,25 @@ async def _run(context: Context, output: _Output, *, poll: float) -> int:
             store=store, secrets=context.secrets(), sinks=[output], known_secrets=context.known
         )
         retention: list[Retention] = []
-        live = LiveSettings(
-            context.paths.settings_file,
-            hub,
-            say=output.say,
-            on_reload=lambda fresh: retention.__setitem__(0, fresh.retention()),
-        )
+        sinks: list[NotifierSink] = []
+        rebuilds: set[asyncio.Future[None]] = set()
+
+        def reloaded(fresh: Settings) -> None:
+            retention[0] = fresh.retention()
+            for sink in sinks:
+                if fresh.app.notifications != sink.app_settings.notifications:
+                    # On or off: another notifier (the native one, or the null one).
+                    job = asyncio.ensure_future(sink.replace_notifier(_notifier(fresh, handler)))
+                    rebuilds.add(job)
+                    job.add_done_callback(rebuilds.discard)
+                sink.set_app_settings(fresh.app)
+
+        live = LiveSettings(context.paths.settings_file, hub, say=output.say, on_reload=reloaded)
+        handler = _HeadlessActions(hub=hub, store=store, live=live, say=output)
         retention.append(live.current.retention())
         live.report_problems()
+        if notify:
+            sinks.append(await _notifier_sink(hub, live, handler, output))
         await live.start()
         if not live.current.feeds:
             output.say("no feeds yet: add one with `tidings feeds add NAME URL` (applies live)")
@@ -209,7 +275,33 @@ async def _run(context: Context, output: _Output, *, poll: float) -> int:
                 with contextlib.suppress(asyncio.CancelledError):
                     await job
             await hub.stop()
+            for sink in sinks:
+                await sink.close()
     return signals.exit_code if signals.exit_code is not None else EXIT_OK
+
+
+def _notifier(settings: Settings, handler: _HeadlessActions) -> Notifier:
+    """Native notifications only: there is no tray without a GUI."""
+    return build_notifier(replace(settings.app, notifier="native"), handler=handler)
+
+
+async def _notifier_sink(
+    hub: Hub, live: LiveSettings, handler: _HeadlessActions, output: Messages
+) -> NotifierSink:
+    """The notifier sink, registered with the hub; says on stderr what shows notifications."""
+    app = live.current.app
+    notifier = _notifier(live.current, handler)
+    sink = NotifierSink(
+        notifier=notifier, app=app, feed_exists=lambda feed_id: hub.feed(feed_id) is not None
+    )
+    await sink.start()
+    if notifier.state is NotifierState.OK:
+        output.say(f"notifications: {notifier.name}")
+    elif notifier.state is NotifierState.OFF:
+        output.say("notifications: off in the settings ([app] notifications = false)")
+    # A notifier that failed has said so once in the log (stderr), with the reason.
+    hub.add_sink(sink)
+    return sink
 
 
 async def _keep_retention(

@@ -7,6 +7,8 @@ The apps call :func:`build_notifier` with the ``[app]`` settings, an
 
 from __future__ import annotations
 
+import sys
+
 from tidings.core.actions import ClientFactory, default_client_factory
 from tidings.core.models import AppSettings
 from tidings.notify.base import (
@@ -20,6 +22,7 @@ from tidings.notify.base import (
     NullNotifier,
     StateListener,
 )
+from tidings.notify.freedesktop import FreedesktopNotifier
 from tidings.notify.sink import NotifierSink
 
 __all__ = [
@@ -33,7 +36,20 @@ __all__ = [
     "NotifierState",
     "NullNotifier",
     "build_notifier",
+    "native_notifier",
 ]
+
+
+def native_notifier(
+    *, handler: ActionHandler, client_factory: ClientFactory = default_client_factory
+) -> Notifier:
+    """The native backend for this platform (not started): the freedesktop service on Linux
+    and the BSDs, desktop-notifier on macOS and Windows (imported only there)."""
+    if sys.platform in ("darwin", "win32"):
+        from tidings.notify.desktop import PlatformNotifier  # noqa: PLC0415 - only there
+
+        return PlatformNotifier(handler=handler, client_factory=client_factory)
+    return FreedesktopNotifier(handler=handler, client_factory=client_factory)
 
 
 def build_notifier(
@@ -56,8 +72,6 @@ def build_notifier(
     """
     if not app.notifications:
         return NullNotifier()
-    from tidings.notify.desktop import native_notifier  # noqa: PLC0415 - desktop-notifier on demand
-
     backends: list[Notifier] = []
     if app.notifier in ("auto", "native"):
         backends.append(native_notifier(handler=handler, client_factory=client_factory))

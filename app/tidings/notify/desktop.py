@@ -1,8 +1,9 @@
-"""Native notifications: the freedesktop service on Linux/BSD, desktop-notifier on macOS/Windows.
+"""Native notifications on macOS and Windows, through desktop-notifier.
 
-:func:`native_notifier` picks the backend for this platform. On Linux and the
-BSDs it is :class:`~tidings.notify.freedesktop.FreedesktopNotifier` (why not
-desktop-notifier's own D-Bus backend is said there). On macOS (Notification
+:func:`tidings.notify.native_notifier` picks the backend for this platform. On
+Linux and the BSDs it is :class:`~tidings.notify.freedesktop.FreedesktopNotifier`
+(why not desktop-notifier's own D-Bus backend is said there), and this module
+is never imported, so ``run --headless`` loads no desktop-notifier. On macOS (Notification
 Center, inside an app bundle) and Windows (WinRT toasts) it is
 :class:`PlatformNotifier` over desktop-notifier's public API: title, body
 (plain text on both), urgency, app icon, click and buttons (same plan as
@@ -30,15 +31,13 @@ from tidings.core.resources import resource_path
 from tidings.notify.base import (
     APP_NAME,
     ActionHandler,
-    Notifier,
     NotifierError,
     NotifierState,
     StateListener,
 )
 from tidings.notify.dispatch import DEFAULT, Actions
-from tidings.notify.freedesktop import FreedesktopNotifier
 
-__all__ = ["PlatformNotifier", "native_notifier"]
+__all__ = ["PlatformNotifier"]
 
 logger = logging.getLogger(__name__)
 
@@ -132,12 +131,3 @@ class PlatformNotifier:
     async def close(self) -> None:
         await self._actions.drain()
         self._by_key.clear()
-
-
-def native_notifier(
-    *, handler: ActionHandler, client_factory: ClientFactory = default_client_factory
-) -> Notifier:
-    """The native backend for this platform (not started)."""
-    if sys.platform in ("darwin", "win32"):
-        return PlatformNotifier(handler=handler, client_factory=client_factory)
-    return FreedesktopNotifier(handler=handler, client_factory=client_factory)

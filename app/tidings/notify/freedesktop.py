@@ -141,6 +141,8 @@ async def _call(
             "org.freedesktop.DBus.Error.NameHasNoOwner",
         ):
             raise NotifierError("no notification server on the session bus")
+        if (reply.error_name or "").startswith("org.freedesktop.DBus.Error.Spawn."):
+            raise NotifierError(f"the notification server could not be started: {text}")
         raise NotifierError(
             f"the notification server refused {where['member']}: {reply.error_name}: {text}"
         )
