@@ -406,3 +406,42 @@ def test_the_editor_is_a_dialog_with_named_controls(controller_env: ControllerEn
         editor.cancel_button.click()
 
     with_editor(env, None, drive)
+
+
+def test_a_new_token_reconnects_a_feed_stopped_for_credentials(
+    controller_env: ControllerEnv, qtbot: QtBot
+) -> None:
+    """A feed stopped on 401 gets the right token in the editor: it connects again at once."""
+    env = controller_env
+
+    def answer(request: RecordedRequest) -> Reply:
+        if request.header("Authorization") == f"Bearer {TOKEN}":
+            return sse_reply(b"data: in\n\n", end="hang")
+        return Reply(status=401, body=[b"no"], framing="length")
+
+    server = ScriptedServer(answer)
+    env.run(server.__aenter__())
+    try:
+        feed = env.run(
+            env.controller.add_feed(
+                Feed(id="", name="Private", url=server.url(), auth=Auth(kind=AuthKind.BEARER)),
+                {auth_slot(): "wrong"},
+            )
+        )
+
+        def state() -> str:
+            status = env.controller.status(feed.id)
+            return "" if status is None else status.state.value
+
+        env.wait_for(lambda: state() == "stopped")
+
+        async def drive(editor: FeedEditor) -> None:
+            qtbot.keyClicks(editor.secret_edit, TOKEN)
+            editor.save_button.click()
+
+        with_editor(env, feed, drive)
+        env.wait_for(lambda: state() == "open")
+    finally:
+        env.run(env.hub.stop())
+        env.run(server.close())
+    assert env.run(env.secrets.get(feed.id, auth_slot())) == TOKEN

@@ -214,7 +214,7 @@ class FeedEditor(QDialog):
         self.name_edit = self._line(self.tr("Name"))
         self.url_edit = self._line(self.tr("URL"), "https://ntfy.sh/mytopic")
         self.url_edit.textChanged.connect(self._on_url_changed)
-        form.addRow(self.tr("&Name:"), self._with_error("name", self.name_edit))
+        form.addRow(self.tr("Na&me:"), self._with_error("name", self.name_edit))
         form.addRow(self.tr("&URL:"), self._with_error("url", self.url_edit))
 
         self.preset_combo = QComboBox()
@@ -230,11 +230,11 @@ class FeedEditor(QDialog):
         json_form = QFormLayout(self.json_box)
         self.json_edits: dict[str, QLineEdit] = {}
         labels = {
-            "title": self.tr("&Title:"),
+            "title": self.tr("T&itle:"),
             "body": self.tr("&Body:"),
-            "url": self.tr("Click U&RL:"),
-            "priority": self.tr("Pr&iority:"),
-            "id": self.tr("&Id:"),
+            "url": self.tr("Click UR&L:"),
+            "priority": self.tr("Priorit&y:"),
+            "id": self.tr("I&d:"),
         }
         for option in OPTION_NAMES:
             edit = self._line(
@@ -246,7 +246,7 @@ class FeedEditor(QDialog):
         form.addRow(self.json_box)
         form.addRow("", self._errors.setdefault("preset_options", _error_label()))
 
-        self.paused_check = QCheckBox(self.tr("P&aused (do not connect)"))
+        self.paused_check = QCheckBox(self.tr("Paused (&keep it disconnected)"))
         self.paused_check.setAccessibleName(self.tr("Paused"))
         form.addRow("", self.paused_check)
         self._feed_form = form
@@ -274,21 +274,21 @@ class FeedEditor(QDialog):
         form.addRow(self.tr("&User name:"), self._with_error("auth.username", self.username_edit))
         self.auth_header_edit = self._line(self.tr("Header name"), "X-Api-Key")
         form.addRow(
-            self.tr("Header &name:"), self._with_error("auth.header_name", self.auth_header_edit)
+            self.tr("Heade&r name:"), self._with_error("auth.header_name", self.auth_header_edit)
         )
         self.query_param_edit = self._line(self.tr("Query parameter"), "auth")
         form.addRow(
             self.tr("&Parameter:"), self._with_error("auth.query_param", self.query_param_edit)
         )
         self.command_edit = self._line(self.tr("Token command"), "pass show ntfy/token")
-        form.addRow(self.tr("C&ommand:"), self._with_error("auth.command", self.command_edit))
+        form.addRow(self.tr("Comman&d:"), self._with_error("auth.command", self.command_edit))
 
         self.secret_edit = self._line(self.tr("Secret"))
         self.secret_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.secret_label = QLabel(self.tr("&Secret:"))
         self.secret_label.setBuddy(self.secret_edit)
         form.addRow(self.secret_label, self._with_error("auth.secret", self.secret_edit))
-        self.remove_secret_check = QCheckBox(self.tr("&Remove the stored secret"))
+        self.remove_secret_check = QCheckBox(self.tr("Remo&ve the stored secret"))
         self.remove_secret_check.setAccessibleName(self.tr("Remove the stored secret"))
         self.remove_secret_check.toggled.connect(self._on_remove_secret_toggled)
         form.addRow("", self.remove_secret_check)
@@ -328,7 +328,7 @@ class FeedEditor(QDialog):
         self.headers_error = _error_label()
         column.addWidget(self.headers_error)
         row = QHBoxLayout()
-        self.add_header_button = QPushButton(self.tr("Add &header"))
+        self.add_header_button = QPushButton(self.tr("Add hea&der"))
         self.add_header_button.setAccessibleName(self.tr("Add a header"))
         self.add_header_button.clicked.connect(lambda: self.add_header_row(focus=True))
         self.remove_header_button = QPushButton(self.tr("Re&move header"))
@@ -343,7 +343,7 @@ class FeedEditor(QDialog):
     def _build_connection_tab(self) -> QWidget:
         page = QWidget()
         form = QFormLayout(page)
-        self.verify_check = QCheckBox(self.tr("&Check the server's certificate"))
+        self.verify_check = QCheckBox(self.tr("Chec&k the server's certificate"))
         self.verify_check.setAccessibleName(self.tr("Check the server's certificate"))
         self.verify_check.setChecked(True)
         self.verify_check.toggled.connect(self._on_verify_toggled)
@@ -372,7 +372,7 @@ class FeedEditor(QDialog):
         ca_layout.addWidget(self.ca_file_edit, 1)
         ca_layout.addWidget(self.ca_browse_button)
         ca_row.setFocusProxy(self.ca_file_edit)
-        form.addRow(self.tr("CA &file:"), self._with_error("tls.ca_file", ca_row))
+        form.addRow(self.tr("CA fi&le:"), self._with_error("tls.ca_file", ca_row))
 
         self.proxy_edit = self._line(self.tr("Proxy"), self.tr("the system's proxy"))
         form.addRow(self.tr("&Proxy:"), self._with_error("proxy", self.proxy_edit))
@@ -403,7 +403,7 @@ class FeedEditor(QDialog):
             self.tr("Text filter (regular expression)"), self.tr("none; for example: fail|error")
         )
         self.filter_edit.textChanged.connect(self._on_filter_changed)
-        form.addRow(self.tr("&Filter:"), self._with_error("rules.filter", self.filter_edit))
+        form.addRow(self.tr("Text filte&r:"), self._with_error("rules.filter", self.filter_edit))
         self.urgency_combo = QComboBox()
         self.urgency_combo.setAccessibleName(self.tr("Minimum urgency"))
         for urgency, label in (
@@ -574,10 +574,10 @@ class FeedEditor(QDialog):
         form.setRowVisible(6, uses_secret and stored)
         self.secret_label.setText(
             {
-                AuthKind.BASIC: self.tr("&Password:"),
-                AuthKind.BEARER: self.tr("&Token:"),
-                AuthKind.HEADER: self.tr("Header &value:"),
-                AuthKind.QUERY: self.tr("&Token:"),
+                AuthKind.BASIC: self.tr("Pass&word:"),
+                AuthKind.BEARER: self.tr("To&ken:"),
+                AuthKind.HEADER: self.tr("Header va&lue:"),
+                AuthKind.QUERY: self.tr("To&ken:"),
             }.get(kind, self.tr("&Secret:"))
         )
         self.secret_edit.setAccessibleName(self.secret_label.text().replace("&", "").rstrip(":"))
@@ -871,6 +871,10 @@ class FeedEditor(QDialog):
             else:
                 await self._controller.save_feed(feed, changes)
                 saved = feed
+                if changes and not feed.paused:
+                    # A new credential alone leaves the settings unchanged, so nothing would
+                    # restart a feed stopped for credentials: connect again with it now.
+                    await self._controller.reconnect(feed.id)
         except (TidingsError, OSError) as exc:
             if not self._closed:
                 self.form_error.setText(self.tr("Not saved: {error}").format(error=str(exc)))
