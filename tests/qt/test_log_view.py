@@ -323,10 +323,10 @@ def test_controls_have_names_and_mnemonics(env: ControllerEnv, qtbot: QtBot) -> 
         qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
         walked.append(QApplication.focusWidget())
     assert walked == [
+        view.unread_check,
         view.feed_combo,
         view.urgency_combo,
         view.time_combo,
-        view.unread_check,
         view.table,
     ]
 

@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QMessageBox
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+)
 from pytestqt.qtbot import QtBot
 
 from qt.conftest import ControllerEnv
@@ -258,19 +266,25 @@ def test_show_event_and_bring_forward(controller_env: ControllerEnv, qtbot: QtBo
 
 
 def test_window_state_is_kept_per_profile(controller_env: ControllerEnv, qtbot: QtBot) -> None:
-    """Size and splitters are saved in the profile's state directory and restored."""
+    """Size, splitters and column widths are saved in the profile's state directory and
+    restored by the next window."""
     env = controller_env
     add_feed(env, "a", "Alpha")
     window = make_window(env, qtbot)
-    window.resize(760, 520)
-    window.splitter.setSizes([150, 850])
+    window.resize(window.width(), 520)
     settle(env, 0.05)
+    total = sum(window.log_view.splitter.sizes())
+    window.log_view.splitter.setSizes([total - 200, 200])
+    window.log_view.table.horizontalHeader().resizeSection(Column.TITLE, 333)
+    settle(env, 0.05)
+    saved_sizes = window.log_view.splitter.sizes()
     window.close()
     assert (env.paths.state_dir / "window.ini").exists()
     again = make_window(env, qtbot)
     settle(env, 0.05)
-    assert again.size().width() == 760
-    assert again.splitter.sizes()[0] == window.splitter.sizes()[0]
+    assert again.height() == 520
+    assert again.log_view.splitter.sizes() == saved_sizes
+    assert again.log_view.table.horizontalHeader().sectionSize(Column.TITLE) == 333
 
 
 def test_export_then_import_feeds_through_the_file_menu(
@@ -316,3 +330,25 @@ def test_export_then_import_feeds_through_the_file_menu(
     assert box is not None
     assert "credentials" in box.text()
     box.close()
+
+
+def test_no_two_mnemonics_of_the_window_clash(controller_env: ControllerEnv, qtbot: QtBot) -> None:
+    """Alt+letter reaches one control: the menus, the feeds panel, the filter bar and the
+    detail pane's buttons all use different letters."""
+    env = controller_env
+    add_feed(env, "a", "Alpha")
+    store_events(env, "a", 1)
+    window = make_window(env, qtbot)
+    window.log_view.table.setCurrentIndex(window.log_view.model.index(0, Column.TITLE))
+    settle(env, 0.05)
+    texts = [action.text() for action in window.menuBar().actions()]
+    for widget in window.findChildren(QAbstractButton):
+        if widget.isVisibleTo(window):
+            texts.append(widget.text())
+    for label in window.findChildren(QLabel):
+        if label.buddy() is not None and label.isVisibleTo(window):
+            texts.append(label.text())
+    keys = [QKeySequence.mnemonic(t).toString() for t in texts]
+    keys = [k for k in keys if k]
+    assert len(keys) >= 12
+    assert sorted(keys) == sorted(set(keys)), sorted(zip(keys, texts, strict=True))

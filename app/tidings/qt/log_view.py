@@ -139,6 +139,7 @@ class DetailPane(QWidget):
         self.headers = _plain_label()
         facts = QFormLayout()
         facts.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        facts.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         for text, widget in (
             (self.tr("Feed:"), self.feed),
             (self.tr("Type:"), self.type),
@@ -153,10 +154,10 @@ class DetailPane(QWidget):
 
         self.open_button = QPushButton(self.tr("&Open link"))
         self.open_button.setAccessibleName(self.tr("Open the notification's link"))
-        self.copy_button = QPushButton(self.tr("&Copy data"))
+        self.copy_button = QPushButton(self.tr("Cop&y data"))
         self.copy_button.setAccessibleName(self.tr("Copy the event's data to the clipboard"))
-        self.read_button = QPushButton(self.tr("Mark &unread"))
-        self.delete_button = QPushButton(self.tr("&Delete…"))
+        self.read_button = QPushButton(self.tr("&Mark unread"))
+        self.delete_button = QPushButton(self.tr("De&lete…"))
         self.delete_button.setAccessibleName(self.tr("Delete this event from the log"))
         self.open_button.clicked.connect(self._on_open_button_clicked)
         self.copy_button.clicked.connect(self.copy_requested)
@@ -175,11 +176,19 @@ class DetailPane(QWidget):
         inner = QVBoxLayout(self.content)
         inner.setContentsMargins(0, 0, 0, 0)
         inner.addWidget(self.title)
-        inner.addWidget(_plain_label(self.tr("Message"), selectable=False))
-        inner.addWidget(self.body, 1)
-        inner.addWidget(_plain_label(self.tr("Data"), selectable=False))
-        inner.addWidget(self.data, 2)
-        inner.addLayout(facts)
+        texts = QVBoxLayout()
+        texts.addWidget(_plain_label(self.tr("Message"), selectable=False))
+        texts.addWidget(self.body, 1)
+        texts.addWidget(_plain_label(self.tr("Data"), selectable=False))
+        texts.addWidget(self.data, 2)
+        facts_column = QVBoxLayout()
+        facts_column.addLayout(facts)
+        facts_column.addStretch(1)
+        # Side by side: the pane stays short, so the table keeps most of the height.
+        columns = QHBoxLayout()
+        columns.addLayout(texts, 3)
+        columns.addLayout(facts_column, 2)
+        inner.addLayout(columns, 1)
         inner.addLayout(buttons)
 
         layout = QVBoxLayout(self)
@@ -221,7 +230,7 @@ class DetailPane(QWidget):
     def update_read(self, read: bool) -> None:
         if self.current is not None and self.current.read != read:
             self.current = replace(self.current, read=read)
-        self.read_button.setText(self.tr("Mark &unread") if read else self.tr("Mark &read"))
+        self.read_button.setText(self.tr("&Mark unread") if read else self.tr("&Mark read"))
         self.read_button.setAccessibleName(
             self.tr("Mark this event unread") if read else self.tr("Mark this event read")
         )
@@ -264,7 +273,7 @@ class LogView(QWidget):
 
         # -- filter bar --
         self.search = QLineEdit()
-        self.search.setPlaceholderText(self.tr("Search titles, messages and data"))
+        self.search.setPlaceholderText(self.tr("Search the log"))
         self.search.setClearButtonEnabled(True)
         self.search.setAccessibleName(self.tr("Search the log"))
         search_label = QLabel(self.tr("&Search:"))
@@ -278,8 +287,7 @@ class LogView(QWidget):
 
         self.feed_combo = QComboBox()
         self.feed_combo.setAccessibleName(self.tr("Feed"))
-        self.feed_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        feed_label = QLabel(self.tr("&Feed:"))
+        feed_label = QLabel(self.tr("Fee&d:"))
         feed_label.setBuddy(self.feed_combo)
 
         self.urgency_combo = QComboBox()
@@ -314,19 +322,30 @@ class LogView(QWidget):
 
         for combo in (self.feed_combo, self.urgency_combo, self.time_combo):
             combo.currentIndexChanged.connect(self._on_filter_widget_changed)
+            # Narrow when space is short (a long feed name must not squeeze the search box).
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(8)
+        self.search.setMinimumWidth(self.fontMetrics().horizontalAdvance("M") * 12)
         self.unread_check.toggled.connect(self._on_filter_widget_changed)
 
-        bar = QHBoxLayout()
-        bar.addWidget(search_label)
-        bar.addWidget(self.search, 3)
+        # Two rows, so the window stays usable on narrow screens and with large fonts.
+        search_row = QHBoxLayout()
+        search_row.addWidget(search_label)
+        search_row.addWidget(self.search, 1)
+        search_row.addWidget(self.unread_check)
+        choices_row = QHBoxLayout()
         for label, widget in (
             (feed_label, self.feed_combo),
             (urgency_label, self.urgency_combo),
             (time_label, self.time_combo),
         ):
-            bar.addWidget(label)
-            bar.addWidget(widget)
-        bar.addWidget(self.unread_check)
+            choices_row.addWidget(label)
+            choices_row.addWidget(widget, 1)
+        bar = QVBoxLayout()
+        bar.addLayout(search_row)
+        bar.addLayout(choices_row)
 
         # -- table --
         self.table = QTableView()
@@ -351,9 +370,9 @@ class LogView(QWidget):
         header.setStretchLastSection(False)
         header.setSectionResizeMode(Column.SUMMARY, QHeaderView.ResizeMode.Stretch)
         em = self.fontMetrics().horizontalAdvance("M")
-        header.resizeSection(Column.TIME, em * 9)
-        header.resizeSection(Column.FEED, em * 9)
-        header.resizeSection(Column.TITLE, em * 16)
+        header.resizeSection(Column.TIME, em * 7)
+        header.resizeSection(Column.FEED, em * 8)
+        header.resizeSection(Column.TITLE, em * 20)
         header.resizeSection(Column.URGENCY, em * 6)
         selection = self.table.selectionModel()
         selection.currentRowChanged.connect(self._on_selection_current_row_changed)
@@ -410,11 +429,11 @@ class LogView(QWidget):
         copy.activated.connect(self.copy_data)
         self.table.doubleClicked.connect(self._on_table_double_clicked)
 
-        self.setTabOrder(self.search, self.feed_combo)
+        self.setTabOrder(self.search, self.unread_check)
+        self.setTabOrder(self.unread_check, self.feed_combo)
         self.setTabOrder(self.feed_combo, self.urgency_combo)
         self.setTabOrder(self.urgency_combo, self.time_combo)
-        self.setTabOrder(self.time_combo, self.unread_check)
-        self.setTabOrder(self.unread_check, self.table)
+        self.setTabOrder(self.time_combo, self.table)
 
         controller.feeds_changed.connect(self._fill_feed_combo)
         controller.counts_changed.connect(self._fill_feed_combo)

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, Signal, qVersion
+from PySide6.QtCore import QSettings, Qt, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QHideEvent, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -37,6 +37,7 @@ from tidings.core.errors import TidingsError
 from tidings.core.feed_io import export_text, plan_import, read_import
 from tidings.core.models import ConnectionState
 from tidings.qt.controller import AppController
+from tidings.qt.feeds_panel import FeedsPanel
 from tidings.qt.log_view import LogView
 from tidings.qt.loop import dialog_result
 
@@ -47,19 +48,6 @@ logger = logging.getLogger(__name__)
 KEEP = "keep"
 QUIT = "quit"
 ASK = "ask"
-
-
-class _FeedsPanelPlaceholder(QWidget):
-    """Stands in for ``tidings.qt.feeds_panel.FeedsPanel`` until that module lands."""
-
-    feed_selected = Signal(str)
-
-    def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        del controller
-
-
-FeedsPanel = _FeedsPanelPlaceholder
 
 
 class WelcomePage(QWidget):
@@ -147,10 +135,11 @@ class MainWindow(QMainWindow):
         self.counts_label.setAccessibleName(self.tr("Feeds and unread events"))
         self.statusBar().addPermanentWidget(self.counts_label)
         self.log_view.status_message.connect(lambda text: self.statusBar().showMessage(text, 5000))
-        controller.error_raised.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        controller.error_raised.connect(self._on_controller_error_raised)
 
         controller.feeds_changed.connect(self._on_controller_feeds_changed)
-        controller.status_changed.connect(lambda _feed_id, _status: self._update_counts())
+        # Bound methods, not lambdas: Qt drops them when the window is deleted.
+        controller.status_changed.connect(self._on_controller_status_changed)
         controller.counts_changed.connect(self._update_counts)
         self._on_controller_feeds_changed()
         self._restore_state()
@@ -452,6 +441,12 @@ class MainWindow(QMainWindow):
         self.pages.setCurrentWidget(self.splitter if has_feeds else self.welcome)
         self._update_counts()
 
+    def _on_controller_status_changed(self, _feed_id: str, _status: object) -> None:
+        self._update_counts()
+
+    def _on_controller_error_raised(self, text: str) -> None:
+        self.statusBar().showMessage(text, 10000)
+
     def _update_counts(self) -> None:
         feeds = self._controller.feeds
         connected = 0
@@ -476,6 +471,7 @@ class MainWindow(QMainWindow):
             # A first size that follows the font, not fixed pixels.
             metrics = self.fontMetrics()
             self.resize(metrics.averageCharWidth() * 150, metrics.height() * 42)
+            self.splitter.setSizes([self.width() * 3 // 10, self.width() * 7 // 10])
         for key, widget in (
             ("window/splitter", self.splitter),
             ("window/log_splitter", self.log_view.splitter),
