@@ -390,7 +390,9 @@ def test_open_log_settings_and_quit(controller_env: ControllerEnv, tray: Tray) -
     dialogs = [
         w
         for w in QApplication.topLevelWidgets()
-        if type(w).__name__ == "SettingsDialog" and w.isVisible()
+        if type(w).__name__ == "SettingsDialog"
+        and w.isVisible()
+        and getattr(w, "controller", None) is env.controller
     ]
     assert len(dialogs) == 1
     dialog = dialogs[0]
