@@ -24,9 +24,11 @@ def env(controller_env: ControllerEnv) -> ControllerEnv:
     return controller_env
 
 
-def make_model(env: ControllerEnv, page_size: int = PAGE_SIZE) -> LogModel:
+def make_model(
+    env: ControllerEnv, page_size: int = PAGE_SIZE, max_live_rows: int = 10_000
+) -> LogModel:
     """A model under Qt's model tester (fatal on any inconsistency), first page loaded."""
-    model = LogModel(env.controller, page_size=page_size)
+    model = LogModel(env.controller, page_size=page_size, max_live_rows=max_live_rows)
     tester = QAbstractItemModelTester(model, QAbstractItemModelTester.FailureReportingMode.Fatal)
     model.setProperty("tester", tester)  # keep it alive as long as the model
     model._tester = tester  # type: ignore[attr-defined]
@@ -136,6 +138,26 @@ def test_a_burst_while_following_is_not_lost(env: ControllerEnv) -> None:
     rowids = [model.data(model.index(r, 0), EVENT_ROLE).rowid for r in range(model.rowCount())]
     assert rowids == sorted(rowids, reverse=True)
     assert len(set(rowids)) == 42
+
+
+def test_a_flood_keeps_a_bounded_number_of_rows(env: ControllerEnv) -> None:
+    """Live arrivals push the oldest loaded rows out beyond the cap; scrolling down reads them
+    back, in order and each once."""
+    store_events(env, "a", 30)
+    model = make_model(env, page_size=10, max_live_rows=25)
+    env.run(model.fetch_older())
+    env.run(model.fetch_older())
+    assert model.rowCount() == 30
+    store_events(env, "a", 12, title=lambda i: f"new {i}", deliver=True)
+    env.wait_for(lambda: model.rowCount() == 25 and not model.loading)
+    assert shown(model)[0] == "new 11"
+    assert shown(model)[-1] == "Event 17"
+    assert model.canFetchMore(QModelIndex())
+    for _ in range(3):
+        env.run(model.fetch_older())
+    assert shown(model) == [f"new {i}" for i in range(11, -1, -1)] + [
+        f"Event {i}" for i in range(29, -1, -1)
+    ]
 
 
 def test_unread_rows_are_bold_and_mark_read_updates_them(env: ControllerEnv) -> None:

@@ -8,9 +8,10 @@ from dataclasses import replace
 
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtGui import QFont, QGuiApplication
+from PySide6.QtGui import QFont, QFontMetrics, QGuiApplication
 from PySide6.QtWidgets import (
     QApplication,
+    QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
@@ -347,3 +348,25 @@ def test_unused_index_is_harmless(env: ControllerEnv, qtbot: QtBot) -> None:
     assert view.selected_event is None
     assert not view.table.currentIndex().isValid()
     assert QModelIndex() == view.table.currentIndex()
+
+
+def test_large_fonts_and_right_to_left(env: ControllerEnv, qtbot: QtBot) -> None:
+    """With a doubled font rows grow to fit the text, and right to left the filter bar mirrors
+    (its labels sit right of their fields)."""
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    normal = app.font()
+    big = QFont(normal)
+    big.setPointSizeF(normal.pointSizeF() * 2)
+    app.setFont(big)
+    app.setLayoutDirection(Qt.LayoutDirection.RightToLeft)
+    try:
+        store_events(env, "a", 3, title=lambda i: "<b>x</b>")
+        view = make_view(env, qtbot)
+        assert view.table.rowHeight(0) >= view.table.fontMetrics().height()
+        assert view.table.rowHeight(0) > QFontMetrics(normal).height() * 1.5
+        search_label = next(w for w in view.findChildren(QLabel) if w.buddy() is view.search)
+        assert search_label.geometry().left() > view.search.geometry().right()
+    finally:
+        app.setFont(normal)
+        app.setLayoutDirection(Qt.LayoutDirection.LeftToRight)

@@ -352,3 +352,25 @@ def test_no_two_mnemonics_of_the_window_clash(controller_env: ControllerEnv, qtb
     keys = [k for k in keys if k]
     assert len(keys) >= 12
     assert sorted(keys) == sorted(set(keys)), sorted(zip(keys, texts, strict=True))
+
+
+def test_choosing_a_feed_in_the_feeds_panel_filters_the_log(
+    controller_env: ControllerEnv, qtbot: QtBot
+) -> None:
+    """Selecting a feed on the left shows only its events; "All feeds" shows every event."""
+    env = controller_env
+    add_feed(env, "a", "Alpha")
+    add_feed(env, "b", "Beta")
+    store_events(env, "a", 2)
+    store_events(env, "b", 3)
+    window = make_window(env, qtbot)
+    panel = window.feeds_panel
+    model = window.log_view.model
+    assert model.rowCount() == 5
+    panel.view.setCurrentIndex(panel.model.index(panel.model.row_of("b"), 0))
+    env.wait_for(lambda: model.filter.feeds == ("b",) and not model.loading)
+    assert model.rowCount() == 3
+    assert window.log_view.feed_combo.currentData() == "b"
+    panel.view.setCurrentIndex(panel.model.index(panel.model.row_of(""), 0))
+    env.wait_for(lambda: model.filter.feeds == () and not model.loading)
+    assert model.rowCount() == 5

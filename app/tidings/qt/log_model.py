@@ -60,6 +60,9 @@ ROWID_ROLE = int(Qt.ItemDataRole.UserRole) + 2
 
 SUMMARY_CHARS = 240
 """Characters of body or data shown in the one-line summary column (the detail pane has all)."""
+MAX_LIVE_ROWS = 10_000
+"""New events arriving at the top push the oldest loaded rows out beyond this many, so a
+flood does not grow memory without end (scrolling down reads them again)."""
 MAX_FOLLOW_PAGES = 50
 """Pages of new events read in one round; a bigger burst continues at the next arrival."""
 
@@ -101,14 +104,17 @@ class LogModel(QAbstractTableModel):
         controller: AppController,
         *,
         page_size: int = PAGE_SIZE,
+        max_live_rows: int = MAX_LIVE_ROWS,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self._controller = controller
         self._page_size = page_size
+        self._max_live_rows = max(max_live_rows, page_size)
         self._filter = HistoryFilter()
         self._rows: list[StoredEvent] = []
         self._gen = 0
+        self._trims = 0  # bumped when live arrivals push loaded rows out at the bottom
         self._ready = False  # the first page (and the watermark) arrived
         self._next_key: tuple[float, int] | None = None
         self._exhausted = False
@@ -357,6 +363,7 @@ class LogModel(QAbstractTableModel):
 
     async def _read_older(self, gen: int) -> None:
         store = self._controller.store
+        trims = self._trims
         try:
             watermark: tuple[float, int] | None = None
             if not self._ready:
@@ -372,6 +379,9 @@ class LogModel(QAbstractTableModel):
                 self._fail(exc)
             return
         if gen != self._gen:
+            return
+        if trims != self._trims:
+            self._emit_loading()  # the bottom moved meanwhile: the next fetch reads from there
             return
         rows = page.rows
         if rows and self._rows and rows[0].rowid >= self._rows[-1].rowid:
@@ -428,6 +438,15 @@ class LogModel(QAbstractTableModel):
         self.beginInsertRows(QModelIndex(), 0, len(ascending) - 1)
         self._rows[:0] = reversed(ascending)
         self.endInsertRows()
+        excess = len(self._rows) - self._max_live_rows
+        if excess > 0:
+            keep = self._max_live_rows
+            self._trims += 1  # a page on its way would land below rows no longer there
+            self.beginRemoveRows(QModelIndex(), keep, len(self._rows) - 1)
+            del self._rows[keep:]
+            self.endRemoveRows()
+            self._next_key = self._rows[-1].key  # the next older page starts below the last kept
+            self._exhausted = False
 
     async def _refresh_read(self, gen: int) -> None:
         """Find which loaded unread rows the store now has as read (marked elsewhere)."""
