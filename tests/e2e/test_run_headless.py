@@ -169,7 +169,7 @@ async def test_a_broken_feed_is_reported_and_the_others_run(
     assert (tmp_path / "config" / "settings.toml").read_bytes() == before
 
 
-async def test_without_headless_it_says_the_gui_is_not_there_yet(
+async def test_without_headless_it_points_to_the_desktop_app(
     start_tidings: StartTidings, tmp_path: Path
 ) -> None:
     """`tidings run` without --headless exits 1 with a way forward."""

@@ -33,20 +33,29 @@ def test_add_feed_saves_it_runs_it_and_counts_unread(controller_env: ControllerE
 
 def test_pause_is_saved_and_shown_as_paused(controller_env: ControllerEnv) -> None:
     env = controller_env
-    feed = env.run(env.controller.add_feed(Feed(id="", name="Idle", url="http://127.0.0.1:9/x")))
-    env.run(env.controller.set_paused(feed.id, True))
-
-    def paused() -> bool:
-        status = env.controller.status(feed.id)
-        return status is not None and status.state is ConnectionState.PAUSED
-
-    env.wait_for(paused)
+    server = ScriptedServer([sse_reply(b"id: 1\ndata: hello\n\n", end="hang")])
+    env.run(server.__aenter__())
+    try:
+        feed = env.run(env.controller.add_feed(Feed(id="", name="Idle", url=server.url())))
+        env.wait_for(lambda: _state(env, feed.id) is ConnectionState.OPEN)
+        env.run(env.controller.set_paused(feed.id, True))
+        env.wait_for(lambda: _state(env, feed.id) is ConnectionState.PAUSED)
+    finally:
+        env.run(env.hub.stop())
+        env.run(server.close())
     assert load_settings(env.paths.settings_file).feeds[0].paused is True
+
+
+def _state(env: ControllerEnv, feed_id: str) -> ConnectionState | None:
+    status = env.controller.status(feed_id)
+    return None if status is None else status.state
 
 
 def test_an_outside_edit_of_the_settings_file_applies_live(controller_env: ControllerEnv) -> None:
     env = controller_env
-    feed = env.run(env.controller.add_feed(Feed(id="", name="Old", url="http://127.0.0.1:9/x")))
+    feed = env.run(
+        env.controller.add_feed(Feed(id="", name="Old", url="http://127.0.0.1:9/x", paused=True))
+    )
     text = env.paths.settings_file.read_text(encoding="utf-8").replace('"Old"', '"Renamed"')
     env.paths.settings_file.write_text(text, encoding="utf-8")
     assert env.run(env.live.check()) is True

@@ -149,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
     messages = Messages()
     if not args.headless:
         messages.error(
-            "the desktop app is not part of this version yet; use `tidings run --headless`"
+            "`tidings run` needs --headless (no window, no tray); the desktop app starts "
+            "with `tidings` alone"
         )
         return EXIT_FAILURE
     context = Context.from_args(args)

@@ -58,7 +58,7 @@ class LiveSettings:
         self._path = path
         self._hub = hub
         self._say = say
-        self._on_reload = on_reload
+        self.on_reload = on_reload
         self._lock = asyncio.Lock()
         self._stamp: Stamp = _stamp(path)
         self.current: Settings = load_settings(path)
@@ -133,5 +133,5 @@ class LiveSettings:
                 if replace(feed, rules=running.rules, retention=running.retention) != running:
                     self._say(f"[{feed.name}] settings changed")
                 await self._hub.update(feed)  # rules or retention alone keep the connection
-        if self._on_reload is not None:
-            self._on_reload(new)
+        if self.on_reload is not None:
+            self.on_reload(new)

@@ -90,6 +90,8 @@ class AppController(QObject):
         self.transient: dict[str, Feed] = {}
         """Feeds that run for this session only (the demo), never written to the settings."""
         self.notifier_name = "off"
+        self.notifier_state = "off"
+        """``ok``, ``failed`` or ``off`` (tidings.notify.NotifierState values)."""
         self.notifier_detail = ""
         hub.add_sink(_HubBridge(self))
 
@@ -279,6 +281,12 @@ class AppController(QObject):
 
     def open_event(self, feed_id: str, rowid: int | None) -> None:
         self.show_log_requested.emit(feed_id, -1 if rowid is None else rowid)
+
+    def set_notifier_info(self, name: str, state: str, detail: str) -> None:
+        """The notification backend in use and its state, for the tray and the settings."""
+        if (name, state, detail) != (self.notifier_name, self.notifier_state, self.notifier_detail):
+            self.notifier_name, self.notifier_state, self.notifier_detail = name, state, detail
+            self.notifier_changed.emit()
 
     def show_window(self) -> None:
         self.show_window_requested.emit()
