@@ -1,9 +1,10 @@
-"""The installed PySide6 keeps Python's reference counts whole while signals fire.
+"""The installed PySide6 keeps Python's reference counts whole while Qt is used.
 
 PySide6 6.12.0 on Python 3.11 drops a reference to ``True`` at every signal
-emission, and one to ``None`` at every call of a method that returns nothing; a running Tidings then aborts with "bool_dealloc: deallocating True
-or False" (pyproject excludes it). Checked in a child process: the failure is
-an abort, which would take the test run with it.
+emission, and one to ``None`` at every call of a method that returns nothing;
+a running Tidings then aborts with "bool_dealloc: deallocating True or False"
+(pyproject excludes it). Checked in a child process: the failure is an abort,
+which would take the test run with it.
 """
 
 from __future__ import annotations

@@ -128,7 +128,7 @@ class TrayHostClient:
         return [_entry(child) for child in layout[2]]
 
     async def click(self, label: str, *, submenu: str = "") -> None:
-        """Click the menu entry ``label`` (inside ``submenu`` when given); & mnemonics ignored."""
+        """Click the menu entry ``label`` (inside ``submenu`` when given); mnemonics ignored."""
         menu_path = await self.item_property("Menu")
         menu = await self._iface(menu_path, "com.canonical.dbusmenu")
         await menu.call_about_to_show(0)
@@ -148,7 +148,9 @@ def _entry(child: Any) -> tuple[int, str, bool, list[Any]]:
     ident, props, children = node[0], node[1], node[2]
     label = props.get("label", Variant("s", "")).value
     enabled = props.get("enabled", Variant("b", True)).value
-    return (ident, str(label).replace("&", ""), bool(enabled), children)
+    # dbusmenu marks a mnemonic with "_" and writes a literal underscore as "__".
+    text = str(label).replace("__", "\0").replace("_", "").replace("\0", "_")
+    return (ident, text, bool(enabled), children)
 
 
 def _find(entries: list[tuple[int, str, bool, list[Any]]], label: str) -> Any:
