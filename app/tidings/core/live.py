@@ -130,7 +130,9 @@ class LiveSettings:
                 self._say(f"[{feed.name}] added")
                 self._hub.add(feed)
             elif feed != running:
-                if replace(feed, rules=running.rules, retention=running.retention) != running:
+                if replace(feed, retention=running.retention) == running:
+                    self._say(f"[{feed.name}] history retention changed")
+                else:
                     self._say(f"[{feed.name}] settings changed")
                 await self._hub.update(feed)  # rules or retention alone keep the connection
         if self.on_reload is not None:
