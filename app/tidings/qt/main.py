@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--profile-dir", help="keep settings and history in this directory")
     parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check offscreen, without network, that this install has every part it needs "
+        "(Qt plugins, icons, history, keyring, notifications, certificates); exit 0 or 1",
+    )
+    parser.add_argument(
         "--log-level",
         default="warning",
         choices=["debug", "info", "warning", "error"],
@@ -89,6 +95,10 @@ once the app is up; the app keeps running until it quits."""
 
 def main(argv: Sequence[str] | None = None, *, on_ready: OnReady | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.self_test:  # before any window, tray or lock: offscreen, no network
+        from tidings.qt.selftest import run as self_test  # noqa: PLC0415
+
+        return self_test()
     known = KnownSecrets()
     _setup_logging(args.log_level, known)
     paths = Paths.resolve(args.profile_dir)
