@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from tidings import __version__
-from tidings.cli import doctor, feeds, history, listen, quiet, run
+from tidings.cli import desktop_entry, doctor, feeds, history, listen, quiet, run
 from tidings.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -52,6 +52,7 @@ def build_parser() -> ArgumentParser:
     quiet.register(commands)
     history.register(commands)
     doctor.register(commands)
+    desktop_entry.register(commands)
     return parser
 
 
