@@ -324,19 +324,13 @@ def test_open_settings_opens_once_and_returns_when_closed(
     env = controller_env
     first = env.controller.tasks.spawn(open_settings(env.controller, None))
     _settle(env)
-    shown = [
-        w
-        for w in QApplication.topLevelWidgets()
-        if isinstance(w, SettingsDialog) and w.controller is env.controller and w.isVisible()
-    ]
-    assert len(shown) == 1
+    shown = QApplication.activeModalWidget()
+    assert isinstance(shown, SettingsDialog)
+    assert shown.controller is env.controller
+    assert shown.isVisible()
     env.run(open_settings(env.controller, None))  # returns at once: one is open already
-    assert [
-        w
-        for w in QApplication.topLevelWidgets()
-        if isinstance(w, SettingsDialog) and w.controller is env.controller
-    ] == shown
-    shown[0].reject()
+    assert QApplication.activeModalWidget() is shown
+    shown.reject()
     env.run(first)
     assert first.done()
 

@@ -26,6 +26,7 @@ from tidings.core.models import (
 )
 from tidings.core.rules import mute_until_tomorrow
 from tidings.core.tray_state import TrayState, is_quiet, next_quiet_change, tray_state
+from tidings.qt.controller import COUNTS_EVERY_MS
 from tidings.qt.tray import Tray, menu_text
 
 # -- the pure state -------------------------------------------------------------------
@@ -151,8 +152,9 @@ def _add(env: ControllerEnv, name: str, url: str, **kwargs: object) -> Feed:
 
 
 def _flush(env: ControllerEnv) -> None:
-    """Let queued signals, zero-delay timers and spawned tasks run."""
-    env.run(asyncio.sleep(0.05))
+    """Let queued signals, timers (counts redraw at most every COUNTS_EVERY_MS) and spawned
+    tasks run."""
+    env.run(asyncio.sleep(COUNTS_EVERY_MS / 1000 + 0.05))
 
 
 def test_tooltip_and_state_follow_connections_and_unread(
@@ -176,10 +178,8 @@ def test_tooltip_and_state_follow_connections_and_unread(
                 for f in (a, b)
             )
         )
-        env.wait_for(lambda: env.controller.total_unread == 6)
-        _flush(env)
+        env.wait_for(lambda: tray.tooltip == "Tidings — 2 feeds connected, 6 unread")
         assert tray.state is TrayState.OK
-        assert tray.tooltip == "Tidings — 2 feeds connected, 6 unread"
         assert tray.icon.toolTip() == tray.tooltip
         assert not tray.icon.icon().isNull()
 
@@ -387,16 +387,12 @@ def test_open_log_settings_and_quit(controller_env: ControllerEnv, tray: Tray) -
 
     _action(menu, "Settings…").trigger()
     _flush(env)
-    dialogs = [
-        w
-        for w in QApplication.topLevelWidgets()
-        if type(w).__name__ == "SettingsDialog"
-        and w.isVisible()
-        and getattr(w, "controller", None) is env.controller
-    ]
-    assert len(dialogs) == 1
-    dialog = dialogs[0]
+    # Not QApplication.topLevelWidgets(): wrapping Qt's own top-level widgets from Python
+    # crashed later tests (a timer fired at a deleted object).
+    dialog = QApplication.activeModalWidget()
+    assert type(dialog).__name__ == "SettingsDialog"
     assert isinstance(dialog, QDialog)
+    assert dialog.isVisible()
     dialog.reject()
     _flush(env)
 
@@ -410,15 +406,11 @@ def test_edit_opens_the_feed_editor(controller_env: ControllerEnv, tray: Tray) -
     _add(env, "Edited", "http://127.0.0.1:9/e")
     sub = _submenu(_open_menu(tray), "Edited")
     _action(sub, "Edit…").trigger()
-    env.wait_for(
-        lambda: any(
-            isinstance(w, QDialog) and w.isVisible() and type(w).__name__ == "FeedEditor"
-            for w in QApplication.topLevelWidgets()
-        )
-    )
-    for widget in QApplication.topLevelWidgets():
-        if isinstance(widget, QDialog) and widget.isVisible():
-            widget.reject()
+    env.wait_for(lambda: type(QApplication.activeModalWidget()).__name__ == "FeedEditor")
+    editor = QApplication.activeModalWidget()
+    assert isinstance(editor, QDialog)
+    assert editor.isVisible()
+    editor.reject()
     _flush(env)
 
 

@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +24,6 @@ from typing import TypeVar
 from PySide6.QtCore import QLocale, Qt, QTime, QUrl, qVersion
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
-    QApplication,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -64,21 +64,25 @@ KEYRING_NAME_TIMEOUT = 5.0
 """Seconds to wait for the keyring backend's name (detecting it talks to D-Bus on Linux)."""
 
 
+_OPEN: weakref.WeakKeyDictionary[AppController, SettingsDialog] = weakref.WeakKeyDictionary()
+"""The settings dialog open for each running app (at most one). Not found through
+``QApplication.topLevelWidgets()``: wrapping every top-level widget from Python crashed the
+test run later (a timer fired at a deleted object), with PySide6 6.11."""
+
+
 async def open_settings(controller: AppController, parent: QWidget | None) -> None:
     """Show the settings (or bring an open settings dialog forward) until it is closed."""
-    for widget in QApplication.topLevelWidgets():
-        if (
-            isinstance(widget, SettingsDialog)
-            and widget.controller is controller
-            and widget.isVisible()
-        ):
-            widget.raise_()
-            widget.activateWindow()
-            return
+    current = _OPEN.get(controller)
+    if current is not None:
+        current.raise_()
+        current.activateWindow()
+        return
     dialog = SettingsDialog(controller, parent)
+    _OPEN[controller] = dialog
     try:
         await dialog_result(dialog)
     finally:
+        _OPEN.pop(controller, None)
         dialog.deleteLater()
 
 
