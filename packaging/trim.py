@@ -151,6 +151,7 @@ def platform_tag() -> str:
     return f"{system}-{machine}"
 
 
-def artifact_name(version: str) -> str:
-    """``tidings-<version>-<platform>``: the onedir folder and the onefile executable."""
-    return f"tidings-{version}-{platform_tag()}"
+def artifact_name(version: str, *, onefile: bool = False) -> str:
+    """``tidings-<version>-<platform>``: the onedir folder; with ``-onefile`` appended, the
+    onefile executable (the same name would replace the folder in ``dist/``)."""
+    return f"tidings-{version}-{platform_tag()}" + ("-onefile" if onefile else "")

@@ -82,6 +82,8 @@ def test_artifact_names_carry_version_and_platform() -> None:
     """dist/tidings-<version>-<os>-<arch>: what the build script and the workflow upload."""
     name = trim.artifact_name("1.2.3")
     assert re.fullmatch(r"tidings-1\.2\.3-(linux|windows|macos)-[a-z0-9_]+", name), name
+    # The onefile program must not take the onedir folder's name: it would replace it.
+    assert trim.artifact_name("1.2.3", onefile=True) == f"{name}-onefile"
 
 
 def test_the_spec_uses_the_shared_rules() -> None:
