@@ -171,6 +171,19 @@ class NotifierSink:
     def _put(self, kind: str, what: Notification | str, rowid: int | None) -> None:
         if self._closed or (kind == "show" and not self._app.notifications):
             return
+        if kind == "show" and isinstance(what, Notification) and what.replace_key:
+            # A summary updated 300 times a second is one update by the time it is shown: the
+            # queued one it replaces goes, so no other feed's popup is pushed out behind it.
+            key = what.replace_key
+            self._jobs = [
+                job
+                for job in self._jobs
+                if not (
+                    job[0] == "show"
+                    and isinstance(job[1], Notification)
+                    and job[1].replace_key == key
+                )
+            ]
         if len(self._jobs) >= self._limit:
             self._jobs.pop(0)
             self._dropped += 1
