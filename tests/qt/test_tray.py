@@ -355,11 +355,6 @@ def test_quiet_for_one_hour(controller_env: ControllerEnv, tray: Tray) -> None:
     assert all(3590 < (f.rules.muted_until or 0) - time.time() <= 3601 for f in saved())
 
 
-@pytest.mark.xfail(
-    reason="AppController.quiet_until(None) resets _quiet_ends before its change function reads "
-    "it, so a quiet time longer than 1 s from now is never ended (reported to the lead)",
-    strict=True,
-)
 def test_end_quiet_time_unmutes_what_quiet_mode_muted(
     controller_env: ControllerEnv, tray: Tray
 ) -> None:

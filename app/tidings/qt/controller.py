@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
-from PySide6.QtCore import QObject, QUrl, Signal
+from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
 from tidings.core.config import Settings, new_feed_id
 from tidings.core.history import HistoryStore, StoredEvent
 from tidings.core.hub import Hub
 from tidings.core.live import LiveSettings
-from tidings.core.models import AppSettings, Feed, FeedStatus, QuietHours
+from tidings.core.models import MUTED_FOREVER, AppSettings, Feed, FeedStatus, QuietHours
 from tidings.core.notification import Notification, safe_url
 from tidings.core.paths import Paths
 from tidings.core.redact import KnownSecrets
@@ -32,6 +32,9 @@ from tidings.qt.loop import TaskKeeper
 __all__ = ["DEMO_FEED_ID", "AppController"]
 
 logger = logging.getLogger(__name__)
+
+COUNTS_EVERY_MS = 100
+"""How often, at most, new events make the unread counts redraw."""
 
 DEMO_FEED_ID = "demo"
 """The built-in demo feed's id: it runs for this session only and is never saved."""
@@ -93,6 +96,10 @@ class AppController(QObject):
         self.notifier_state = "off"
         """``ok``, ``failed`` or ``off`` (tidings.notify.NotifierState values)."""
         self.notifier_detail = ""
+        self._counts_timer = QTimer(self)
+        self._counts_timer.setSingleShot(True)
+        self._counts_timer.setInterval(COUNTS_EVERY_MS)
+        self._counts_timer.timeout.connect(self.counts_changed.emit)
         hub.add_sink(_HubBridge(self))
 
     # -- what the UI reads -------------------------------------------------------------
@@ -135,7 +142,10 @@ class AppController(QObject):
                 1 for e in events if not e.read
             )
         self.events_stored.emit(feed.id, list(events))
-        self.counts_changed.emit()
+        # A flood stores hundreds of batches a second: counts are redrawn at most every
+        # COUNTS_EVERY_MS (the feeds panel, tray and status bar repaint on this signal).
+        if not self._counts_timer.isActive():
+            self._counts_timer.start()
 
     def on_status_changed(self, feed: Feed, status: FeedStatus) -> None:
         self.status_changed.emit(feed.id, status)
@@ -224,26 +234,29 @@ class AppController(QObject):
     async def quiet_until(self, until: float | None) -> None:
         """Mute every feed until ``until`` (``None``: end the quiet time now).
 
-        A feed muted for longer already keeps its own mute.
+        A feed muted for longer already keeps its own mute. Ending the quiet time lifts the
+        mutes it set: those ending when it ends (when this session set it), or every timed
+        mute (after a restart, when that moment is not known); a mute "until unmuted" stays.
         """
-        now = self._clock()
+        ending = self._quiet_ends
 
         def quiet(feed: Feed) -> Feed:
+            current = feed.rules.muted_until
             if until is None:
-                ends = feed.rules.muted_until
-                if ends is not None and ends <= (self._quiet_ends or now) + 1:
+                if current is None or current == MUTED_FOREVER:
+                    return feed
+                if ending is None or abs(current - ending) <= 1:
                     return replace(feed, rules=unmuted(feed.rules))
                 return feed
-            current = feed.rules.muted_until
             if current is not None and current >= until:
                 return feed
             return replace(feed, rules=muted(feed.rules, until))
 
-        self._quiet_ends = until
         await self.live.change(lambda s: s.with_feeds([quiet(f) for f in s.feeds]))
         for feed_id, feed in list(self.transient.items()):
             self.transient[feed_id] = quiet(feed)
             await self.hub.update(self.transient[feed_id])
+        self._quiet_ends = until
         self.feeds_changed.emit()
 
     _quiet_ends: float | None = None

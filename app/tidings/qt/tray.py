@@ -11,6 +11,7 @@ opens the menu, as users there expect.
 from __future__ import annotations
 
 import collections
+import heapq
 import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -168,13 +169,20 @@ class Tray(QObject):
         self._schedule_update()
 
     def _on_controller_events_stored(self, _feed_id: str, events: list[StoredEvent]) -> None:
-        for event in sorted(events, key=lambda e: e.key):
-            self._remember(event)
+        self._remember_all(events)
 
     def _remember(self, event: StoredEvent) -> None:
-        if any(e.rowid == event.rowid for e in self._recent):
+        self._remember_all([event])
+
+    def _remember_all(self, events: Sequence[StoredEvent]) -> None:
+        """Keep the newest RECENT_EVENTS of what was known and ``events`` (a flood's batch costs
+        one sort of a few items, not one per event)."""
+        newest = heapq.nlargest(RECENT_EVENTS, events, key=lambda e: e.key)
+        known = {e.rowid for e in self._recent}
+        fresh = [e for e in newest if e.rowid not in known]
+        if not fresh:
             return
-        items = sorted([*self._recent, event], key=lambda e: e.key, reverse=True)
+        items = sorted([*self._recent, *fresh], key=lambda e: e.key, reverse=True)
         self._recent.clear()
         self._recent.extend(items[:RECENT_EVENTS])
 
