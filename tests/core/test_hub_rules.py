@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -218,6 +219,24 @@ async def test_burst_of_fifty_shows_three_and_one_summary(env: Env) -> None:
         assert summaries[-1].title == "47 more from CI"
         assert summaries[-1].body == "Latest: event 50"  # the title is only the feed's name
         assert summaries[-1].extra["count"] == "47"
+
+
+async def test_new_flood_limits_apply_to_running_feeds(env: Env) -> None:
+    """The settings' flood limit changed while a feed runs: the next burst follows it."""
+    async with ScriptedServer(
+        [stream(AFTER_BACKLOG, events(1, 5), Pause(0.5), events(6, 15))]
+    ) as server:
+        hub = env.hub(env.sink)
+        hub.add(feed(server, "ci", name="CI"))
+        sink = env.sink
+        await sink.wait_for(lambda: sink.count("ci") == 5)
+        assert len(sink.shown("ci")) == 3
+        hub.set_rule_limits(replace(hub.rule_limits, flood_limit=1, flood_window=0.2))
+        assert hub.rule_limits.flood_limit == 1
+        await sink.wait_for(lambda: sink.count("ci") == 15)
+        # The old window had passed: one popup, the other nine into the summary.
+        assert len(sink.shown("ci")) == 4
+        assert sink.reasons("ci")[5:] == [""] + ["flood"] * 9
 
 
 async def test_backlog_replayed_at_connect_is_one_summary(env: Env) -> None:

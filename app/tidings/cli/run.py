@@ -16,7 +16,7 @@ import logging
 import sys
 import time
 import webbrowser
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from logging.handlers import RotatingFileHandler
 from typing import IO
@@ -36,7 +36,7 @@ from tidings.core.errors import ConfigError
 from tidings.core.history import HistoryStore, Retention, StoredEvent
 from tidings.core.hub import Hub
 from tidings.core.instance import InstanceLock
-from tidings.core.live import LiveSettings
+from tidings.core.live import LiveSettings, keep_retention
 from tidings.core.models import ConnectionState, Feed, FeedStatus, StopReason
 from tidings.core.redact import RedactingFilter
 from tidings.core.rules import muted
@@ -47,7 +47,6 @@ __all__ = ["register", "run"]
 logger = logging.getLogger(__name__)
 
 SETTINGS_POLL_SECONDS = 2.0
-RETENTION_EVERY_SECONDS = 3600.0
 
 
 def register(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
@@ -267,7 +266,7 @@ async def _run(context: Context, output: _Output, *, poll: float, notify: bool =
         else:
             output.say(f"running {len(live.current.feeds)} feed(s); Ctrl-C to stop")
         watcher = asyncio.create_task(live.follow(poll))
-        pruner = asyncio.create_task(_keep_retention(store, lambda: retention[0]))
+        pruner = asyncio.create_task(keep_retention(store, lambda: retention[0]))
         try:
             await stop.wait()
         finally:
@@ -303,20 +302,3 @@ async def _notifier_sink(
     # A notifier that failed has said so once in the log (stderr), with the reason.
     hub.add_sink(sink)
     return sink
-
-
-async def _keep_retention(
-    store: HistoryStore, retention: Callable[[], Retention] = Retention
-) -> None:
-    """Apply the history's retention now and every hour: ``retention()`` is asked each time,
-    so an edit of the settings' ``[history]`` or a feed's ``retention`` applies at the next
-    round (default: DESIGN.md's 30 days and 100,000 events per feed)."""
-    while True:
-        try:
-            removed = await store.apply_retention(retention())
-        except Exception:
-            logger.exception("applying the history's retention failed")
-        else:
-            if removed:
-                logger.info("retention removed %d old events", removed)
-        await asyncio.sleep(RETENTION_EVERY_SECONDS)

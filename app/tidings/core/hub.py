@@ -288,6 +288,17 @@ class Hub:
         """New quiet hours for every feed, from the next event on (the caller persists them)."""
         self._quiet = quiet_hours
 
+    @property
+    def rule_limits(self) -> RuleLimits:
+        return self._limits
+
+    def set_rule_limits(self, limits: RuleLimits) -> None:
+        """New flood and backlog limits for every feed, from the next event on (the caller
+        persists them); what each feed's flood window already counted is kept."""
+        self._limits = limits
+        for runner in self._runners.values():
+            runner.rules.limits = limits
+
     async def set_rules(self, feed_id: str, rules: FeedRules) -> Feed:
         """Replace a feed's rules, from its next event on, without touching its connection.
 

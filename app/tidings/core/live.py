@@ -25,9 +25,10 @@ from pathlib import Path
 
 from tidings.core.config import Settings, load_settings, save_settings
 from tidings.core.errors import ConfigError
+from tidings.core.history import HistoryStore, Retention
 from tidings.core.hub import Hub
 
-__all__ = ["LiveSettings"]
+__all__ = ["RETENTION_EVERY_SECONDS", "LiveSettings", "keep_retention"]
 
 logger = logging.getLogger(__name__)
 
@@ -137,3 +138,28 @@ class LiveSettings:
                 await self._hub.update(feed)  # rules or retention alone keep the connection
         if self.on_reload is not None:
             self.on_reload(new)
+
+
+RETENTION_EVERY_SECONDS = 3600.0
+"""How often a running app applies the history's retention (and once at start)."""
+
+
+async def keep_retention(
+    store: HistoryStore,
+    retention: Callable[[], Retention] = Retention,
+    *,
+    every: float = RETENTION_EVERY_SECONDS,
+) -> None:
+    """Apply the history's retention now and every ``every`` seconds until cancelled:
+    ``retention()`` is asked each time, so an edit of the settings' ``[history]`` or a feed's
+    ``retention`` applies at the next round (default: DESIGN.md's 30 days and 100,000 events
+    per feed)."""
+    while True:
+        try:
+            removed = await store.apply_retention(retention())
+        except Exception:
+            logger.exception("applying the history's retention failed")
+        else:
+            if removed:
+                logger.info("retention removed %d old events", removed)
+        await asyncio.sleep(every)

@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
 from logging.handlers import RotatingFileHandler
 from typing import Any
 
@@ -29,7 +30,7 @@ from tidings.core.demo import DemoServer
 from tidings.core.history import HistoryStore
 from tidings.core.hub import Hub
 from tidings.core.instance import InstanceLock
-from tidings.core.live import LiveSettings
+from tidings.core.live import LiveSettings, keep_retention
 from tidings.core.models import AppSettings, Feed
 from tidings.core.paths import Paths
 from tidings.core.redact import KnownSecrets, RedactingFilter
@@ -194,9 +195,15 @@ async def _run(
         ui = build_ui(controller)
         notifications = _Notifications(controller, ui)
         live.on_reload = lambda _settings: controller.settings_changed.emit()
-        controller.settings_changed.connect(
-            lambda: controller.tasks.spawn(notifications.apply(controller.app_settings))
-        )
+
+        def settings_changed() -> None:
+            app = controller.app_settings
+            hub.set_rule_limits(
+                replace(hub.rule_limits, flood_limit=app.flood_limit, flood_window=app.flood_window)
+            )
+            controller.tasks.spawn(notifications.apply(app))
+
+        controller.settings_changed.connect(settings_changed)
         demo: DemoServer | None = None
         try:
             await live.start()
@@ -212,6 +219,11 @@ async def _run(
             elif not tray_ok:
                 ui.show_window()  # never locked out: without a tray the window is the app
             watcher = controller.tasks.spawn(live.follow(), name="tidings-settings-watch")
+            controller.tasks.spawn(
+                # live.current is replaced at every change: ask it each round.
+                keep_retention(store, lambda: live.current.retention()),  # noqa: PLW0108
+                name="tidings-retention",
+            )
             if args.exit_after is not None:
                 loop.call_later(args.exit_after, quit_event.set)
             _announce_ready(ui)
