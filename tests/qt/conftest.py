@@ -31,6 +31,11 @@ from tidings.qt.loop import AppLoop
 
 T = TypeVar("T")
 
+_CLOSED_LOOPS: list[AppLoop] = []
+"""Every closed loop, kept until the process ends: a qasync loop owns QObjects (its timer,
+its socket notifiers) whose deallocation by Python's garbage collector at an arbitrary later
+moment, in the middle of another test's Qt event dispatch, crashed the run."""
+
 
 @pytest.fixture
 def loop(qapp: QApplication) -> Iterator[AppLoop]:
@@ -48,6 +53,7 @@ def loop(qapp: QApplication) -> Iterator[AppLoop]:
             event_loop.run_until_complete(asyncio.wait(pending, timeout=5))
         event_loop.close()
         asyncio.set_event_loop(None)
+        _CLOSED_LOOPS.append(event_loop)
 
 
 @dataclass
