@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from tidings.core.models import Feed, FeedStatus
 from tidings.core.redact import KnownSecrets, redact_text, redact_url
-from tidings.core.secrets import _UNUSABLE_MODULES
+from tidings.core.secrets import UNUSABLE_MODULES
 
 __all__ = ["DiagnosticsInput", "diagnostics_report", "keyring_is_secure"]
 
@@ -28,7 +28,7 @@ def keyring_is_secure(name: str) -> bool:
     if name.endswith("(unusable)") or name.startswith("memory"):
         return False
     # The same list KeyringStore refuses (one home for it: tidings.core.secrets).
-    return not any(name == m or name.startswith(m + ".") for m in _UNUSABLE_MODULES)
+    return not any(name == m or name.startswith(m + ".") for m in UNUSABLE_MODULES)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

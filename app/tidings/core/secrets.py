@@ -21,7 +21,15 @@ from typing import Protocol, TypeVar
 
 from tidings.core.errors import SecretStoreError
 
-__all__ = ["SERVICE", "KeyringStore", "MemoryStore", "SecretStore", "auth_slot", "header_slot"]
+__all__ = [
+    "SERVICE",
+    "UNUSABLE_MODULES",
+    "KeyringStore",
+    "MemoryStore",
+    "SecretStore",
+    "auth_slot",
+    "header_slot",
+]
 
 SERVICE = "tidings"
 T = TypeVar("T")
@@ -192,7 +200,7 @@ class KeyringStore:
 _MAX_STUCK = 4
 
 # Backends that store nothing, or store it in plaintext: never used for secrets.
-_UNUSABLE_MODULES = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt")
+UNUSABLE_MODULES = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt")
 _CHAINER_MODULE = "keyring.backends.chainer"
 
 
@@ -217,7 +225,7 @@ def _describe(backend: object) -> str:
 
 def _is_plaintext_or_null(backend: object) -> bool:
     module = type(backend).__module__
-    return any(module == m or module.startswith(m + ".") for m in _UNUSABLE_MODULES)
+    return any(module == m or module.startswith(m + ".") for m in UNUSABLE_MODULES)
 
 
 def _usable(backend: object) -> object:

@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
 from tidings.core.config import Settings, new_feed_id
+from tidings.core.demo import DemoServer
 from tidings.core.history import HistoryStore, StoredEvent
 from tidings.core.hub import Hub
 from tidings.core.live import LiveSettings
@@ -91,6 +92,8 @@ class AppController(QObject):
         self.unread: dict[str, int] = {}
         self.last_event_at: dict[str, float] = {}
         self.transient: dict[str, Feed] = {}
+        self.demo_server: DemoServer | None = None
+        """The built-in demo source, once started (``--demo`` or the welcome page)."""
         """Feeds that run for this session only (the demo), never written to the settings."""
         self.notifier_name = "off"
         self.notifier_state = "off"

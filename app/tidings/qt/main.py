@@ -204,13 +204,12 @@ async def _run(
             controller.tasks.spawn(notifications.apply(app))
 
         controller.settings_changed.connect(settings_changed)
-        demo: DemoServer | None = None
         try:
             await live.start()
             await notifications.start()
             await controller.refresh_counts()
             if args.demo:
-                demo = await start_demo(controller, interval=args.demo_interval)
+                await start_demo(controller, interval=args.demo_interval)
             tray_ok = ui.tray_available
             if not args.background and (
                 first_run or not tray_ok or live.current.app.show_window_at_start
@@ -236,8 +235,8 @@ async def _run(
             await controller.tasks.cancel_all()
             await hub.stop()
             await notifications.close()
-            if demo is not None:
-                await demo.close()
+            if controller.demo_server is not None:
+                await controller.demo_server.close()  # from --demo or the welcome page
             await ui.aclose()
     return EXIT_OK
 
@@ -247,8 +246,12 @@ def _settings_only(paths: Paths) -> AppSettings:
 
 
 async def start_demo(controller: AppController, *, interval: float = 1.5) -> DemoServer:
-    """Start the built-in demo source and subscribe to it for this session only."""
+    """Start the built-in demo source and subscribe to it for this session only (once: a
+    second call returns the running one). The controller keeps it; the app closes it at quit."""
+    if controller.demo_server is not None:
+        return controller.demo_server
     demo = DemoServer(interval=interval)
+    controller.demo_server = demo
     url = await demo.start()
     feed = Feed(id=DEMO_FEED_ID, name="Demo", url=url, preset="json")
     controller.transient[DEMO_FEED_ID] = feed
