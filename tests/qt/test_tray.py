@@ -460,3 +460,21 @@ def test_availability_matches_the_platform(controller_env: ControllerEnv, tray: 
 def test_menu_text_escapes_mnemonics_and_newlines() -> None:
     """A name's & shows as itself; line breaks become spaces."""
     assert menu_text("R&D\nbuilds") == "R&&D builds"
+
+
+def test_failed_notifications_show_in_the_tooltip_and_menu(
+    controller_env: ControllerEnv, tray: Tray
+) -> None:
+    """No notification backend works: the tray says so (tooltip and a first menu entry)
+    until a backend works again."""
+    env = controller_env
+    assert "notifications" not in tray.tooltip
+    env.controller.set_notifier_info("freedesktop notifications", "failed", "no D-Bus session")
+    _flush(env)
+    assert tray.tooltip.endswith("notifications are not working")
+    entry = _action(_open_menu(tray), "Notifications are not working")
+    assert entry.toolTip() == "no D-Bus session"
+    env.controller.set_notifier_info("freedesktop notifications", "ok", "dunst 1.9.0")
+    _flush(env)
+    assert "notifications" not in tray.tooltip
+    assert not any(t.startswith("Notifications") for t in _texts(_open_menu(tray)))

@@ -99,6 +99,7 @@ class Tray(QObject):
         controller.counts_changed.connect(self._schedule_update)
         controller.feeds_changed.connect(self._schedule_update)
         controller.settings_changed.connect(self._schedule_update)
+        controller.notifier_changed.connect(self._schedule_update)
         controller.events_stored.connect(self._on_controller_events_stored)
         self.icons.theme_changed.connect(self._schedule_update)
 
@@ -154,7 +155,13 @@ class Tray(QObject):
             parts.append(self.tr("a feed needs attention"))
         elif self.state is TrayState.PAUSED:
             parts.append(self.tr("paused or quiet"))
+        if self._notifications_failed():
+            parts.append(self.tr("notifications are not working"))
         return self.tr("Tidings — {details}").format(details=", ".join(parts))
+
+    def _notifications_failed(self) -> bool:
+        controller = self._controller
+        return controller.app_settings.notifications and controller.notifier_state == "failed"
 
     def _plural(self, one: str, many: str, n: int) -> str:
         """English needs no translation file for its plural; other languages translate ``many``
@@ -218,6 +225,12 @@ class Tray(QObject):
         now = self._clock()
         feeds = controller.feeds
 
+        if self._notifications_failed():
+            # Why nothing pops up, where the user looks first; the settings say more.
+            failed = menu.addAction(self.tr("Notifications are not working…"))
+            failed.setToolTip(controller.notifier_detail)
+            failed.triggered.connect(self._open_settings)
+            menu.addSeparator()
         if feeds:
             for feed in feeds:
                 self._add_feed_menu(menu, feed, now)
