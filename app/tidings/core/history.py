@@ -626,7 +626,8 @@ class HistoryStore:
 
     def _migrate(self, db: sqlite3.Connection, version: int) -> None:
         """Bring the file to :data:`SCHEMA_VERSION`: a backup, then one transaction, per step."""
-        if version == 0:
+        fresh = version == 0
+        if fresh:
             # A new file (or one from before versions existed): schema 1, then onwards.
             db.executescript(_SCHEMA_V1)
             db.execute("PRAGMA user_version=1")
@@ -646,7 +647,10 @@ class HistoryStore:
             except BaseException:
                 _rollback(db)
                 raise
-            logger.info("%s: history migrated from schema %d to %d", self._path, version, target)
+            if not fresh:  # a new file's steps are its creation, not news
+                logger.info(
+                    "%s: history migrated from schema %d to %d", self._path, version, target
+                )
             version = target
 
     def _backup(self, db: sqlite3.Connection, version: int) -> None:
