@@ -29,13 +29,10 @@ import signal
 import ssl
 import sys
 import time
-import tomllib
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, TypeVar
-
-import tomli_w
 
 from tidings.cli._common import (
     EXIT_FAILURE,
@@ -55,8 +52,6 @@ from tidings.cli.listen import read_headers
 from tidings.core.auth import FeedAuth
 from tidings.core.config import (
     KNOWN_PRESETS,
-    MIGRATIONS,
-    SCHEMA_VERSION,
     Settings,
     feed_from_dict,
     feed_to_dict,
@@ -64,6 +59,13 @@ from tidings.core.config import (
 )
 from tidings.core.decoder import DecodedEvent
 from tidings.core.errors import InvalidURLError, SecretStoreError, UsageError
+from tidings.core.feed_io import (
+    ImportWording,
+    export_text,
+    plan_import,
+    read_import,
+    refuse_credentials_in_url,
+)
 from tidings.core.hub import ssl_context_for
 from tidings.core.models import (
     Auth,
@@ -78,7 +80,7 @@ from tidings.core.models import (
 )
 from tidings.core.notification import Urgency
 from tidings.core.presets import get_preset
-from tidings.core.redact import SECRET_PARAMS, redact_url
+from tidings.core.redact import redact_url
 from tidings.core.rules import compile_filter, mute_until_tomorrow, muted, unmuted
 from tidings.core.secrets import SecretStore, auth_slot, header_slot
 from tidings.core.sse import EventSource, validate_header, validate_url
@@ -478,7 +480,7 @@ def _build_feed(args: argparse.Namespace, *, current: Feed | None, feed_id: str)
             raise UsageError("the feed's name must not be empty")
         table["name"] = args.name
     if args.url is not None:
-        _refuse_credentials_in_url(args.url, "URL")
+        refuse_credentials_in_url(args.url, "URL", _WORDING)
         table["url"] = args.url
     if args.preset is not None:
         table["preset"] = args.preset
@@ -490,7 +492,7 @@ def _build_feed(args: argparse.Namespace, *, current: Feed | None, feed_id: str)
         table["idle_timeout"] = args.idle_timeout
     if args.proxy is not None:
         if args.proxy:
-            _refuse_credentials_in_url(args.proxy, "proxy")
+            refuse_credentials_in_url(args.proxy, "proxy", _WORDING)
             table["proxy"] = args.proxy
         else:
             table.pop("proxy", None)
@@ -526,30 +528,37 @@ def _build_feed(args: argparse.Namespace, *, current: Feed | None, feed_id: str)
     return feed
 
 
-def _refuse_credentials_in_url(url: str, what: str) -> None:
-    """A password or token inside a URL would be stored in plaintext: refuse, say what instead."""
-    from urllib.parse import parse_qsl, urlsplit  # noqa: PLC0415 - only when a URL is given
+class _CliWording(ImportWording):
+    """What ``feeds add/edit/import`` say: the options to use, and how to resume a feed."""
 
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return  # validation says what is wrong with it
-    if parts.password:
-        raise UsageError(
-            f"the {what} carries a password, which would be stored in plaintext: "
-            + (
-                "proxy passwords are not supported yet; use a proxy without one"
-                if what == "proxy"
-                else "use --auth basic --username NAME (the password is asked for)"
+    def credential_advice(self, what: str, param: str | None) -> str:
+        if param is not None:
+            return (
+                f"leave it out of the URL and use --auth query --query-param {param} "
+                "(the token is asked for and kept in the keyring)"
             )
+        if what == "proxy":
+            return "proxy passwords are not supported yet; use a proxy without one"
+        return "use --auth basic --username NAME (the password is asked for)"
+
+    def command_paused(self, feed: Feed, *, was_paused: bool) -> str:
+        return (
+            f"PAUSED: its token comes from the command `{feed.auth.command}`, which "
+            f"Tidings does not run until you check it and resume the feed "
+            f"(tidings feeds resume {feed.id})"
         )
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if value and name.lower() in SECRET_PARAMS:
-            raise UsageError(
-                f"the {what} carries a credential in its {name}= parameter, which would be "
-                f"stored in plaintext: leave it out of the URL and use --auth query "
-                f"--query-param {name} (the token is asked for and kept in the keyring)"
-            )
+
+    def tls_off(self, feed: Feed) -> str:
+        return TLS_OFF
+
+    def ca_file_missing(self, feed: Feed) -> str:
+        return f"{super().ca_file_missing(feed)}: fix it first"
+
+    def needs_credentials(self, feed: Feed) -> None:
+        return None  # said once the secrets are read: how many are still not set
+
+
+_WORDING = _CliWording()
 
 
 def _auth_table(args: argparse.Namespace, current: Auth) -> dict[str, Any]:
@@ -1241,31 +1250,13 @@ async def _test_connection(
 # -- export and import --------------------------------------------------------------
 
 
-_EXPORT_HEADER = (
-    "# Tidings feeds, exported without secrets: `tidings feeds import FILE` asks for them.\n"
-)
-
-
 @command
 def _export(args: argparse.Namespace, context: Context) -> int:
     settings = context.load_settings_reporting()
     fmt = args.format or ("json" if args.file.lower().endswith(".json") else "toml")
-    tables = []
-    for feed in settings.feeds:
-        table = feed_to_dict(feed)
-        for key in ("url", "proxy"):
-            if key in table and redact_url(table[key]) != table[key]:
-                table[key] = redact_url(table[key])
-                context.messages.say(
-                    f"warning: feed {feed.name!r}: its {key} carries a credential, exported as "
-                    "***; set it again after importing"
-                )
-        tables.append(table)
-    doc = {"schema_version": SCHEMA_VERSION, "feeds": tables}
-    if fmt == "json":
-        text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    else:
-        text = _EXPORT_HEADER + tomli_w.dumps(doc)
+    text, warnings = export_text(settings.feeds, fmt)
+    for warning in warnings:
+        context.messages.say(f"warning: {warning}")
     if args.file == "-":
         sys.stdout.write(text)
     else:
@@ -1281,123 +1272,36 @@ def _export(args: argparse.Namespace, context: Context) -> int:
             raise CommandFailedError(f"cannot write {path}: {exc.strerror or exc}") from None
     where = "stdout" if args.file == "-" else args.file
     context.messages.say(
-        f"exported {len(tables)} feed(s) to {where}, without secrets (import asks for them)"
+        f"exported {len(settings.feeds)} feed(s) to {where}, without secrets (import asks for them)"
     )
     return EXIT_OK
-
-
-def _read_import(path: Path) -> list[object]:
-    """The feed tables of an export (or settings) file, migrated to this schema."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise CommandFailedError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise CommandFailedError(f"{path} is not UTF-8 text") from None
-    doc: object
-    if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CommandFailedError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    else:
-        try:
-            doc = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise CommandFailedError(f"{path}: not valid TOML: {exc}") from None
-    if not isinstance(doc, dict):
-        raise CommandFailedError(f"{path}: expected a table with a `feeds` array")
-    version = doc.get("schema_version", 0)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        raise CommandFailedError(f"{path}: schema_version must be a whole number")
-    if version > SCHEMA_VERSION:
-        raise CommandFailedError(
-            f"{path} comes from a newer Tidings (schema {version}; this one reads up to "
-            f"{SCHEMA_VERSION}): upgrade Tidings to import it"
-        )
-    for step in range(version, SCHEMA_VERSION):
-        doc = MIGRATIONS[step](doc)
-    feeds = doc.get("feeds", [])
-    if not isinstance(feeds, list):
-        raise CommandFailedError(f"{path}: feeds must be an array of tables")
-    return feeds
-
-
-@dataclass
-class _Incoming:
-    feed: Feed
-    notes: list[str]
 
 
 @command
 def _import(args: argparse.Namespace, context: Context) -> int:
     path = Path(args.file)
-    tables = _read_import(path)
+    try:
+        tables = read_import(path)
+    except UsageError as exc:
+        raise CommandFailedError(str(exc)) from None
     settings = context.load_settings_reporting()
     ensure_saveable(context, settings)
     reader = _SecretReader(context)
-    taken_ids = {f.id for f in settings.feeds} | {
-        str(t.get("id")) for t in settings.kept_feeds if t.get("id")
-    }
-    taken_names = {f.name for f in settings.feeds} | {
-        str(t.get("name")) for t in settings.kept_feeds if t.get("name")
-    }
-    incoming: list[_Incoming] = []
-    problems = 0
-    for index, raw in enumerate(tables):
-        where = f"feeds[{index}]"
-        if not isinstance(raw, dict):
-            context.messages.say(f"{path}: {where}: not a table; skipped")
-            problems += 1
-            continue
-        table = dict(raw)
-        notes: list[str] = []
-        feed_id = table.get("id")
-        if not isinstance(feed_id, str) or not feed_id.strip() or feed_id in taken_ids:
-            table["id"] = new_feed_id()
-        try:
-            feed = feed_from_dict(table, where=where)
-            if isinstance(table.get("url"), str):
-                _refuse_credentials_in_url(table["url"], "URL")
-            if table.get("proxy"):
-                _refuse_credentials_in_url(str(table["proxy"]), "proxy")
-        except (ValueError, UsageError) as exc:
-            message = str(exc)
-            if not message.startswith(where):
-                message = f"{where}: {message}"
-            context.messages.say(f"{path}: {message}; skipped")
-            problems += 1
-            continue
-        if feed.name in taken_names:
-            base, number = feed.name, 2
-            while f"{base} ({number})" in taken_names:
-                number += 1
-            feed = replace(feed, name=f"{base} ({number})")
-            notes.append(f"renamed from {base!r}, a name in use")
-        if feed.auth.kind is AuthKind.COMMAND:
-            allowed = not feed.paused and (
-                args.allow_commands
-                or reader.confirm(
-                    f"Feed {feed.name!r} gets its token by running this command:\n"
-                    f"    {feed.auth.command}\nAllow Tidings to run it?"
-                )
-            )
-            if allowed:
-                notes.append(f"its token command is allowed to run: {feed.auth.command}")
-            else:
-                feed = replace(feed, paused=True)
-                notes.append(
-                    f"PAUSED: its token comes from the command `{feed.auth.command}`, which "
-                    f"Tidings does not run until you check it and resume the feed "
-                    f"(tidings feeds resume {feed.id})"
-                )
-        if not feed.tls.verify:
-            notes.append(TLS_OFF)
-        if feed.tls.ca_file and not Path(feed.tls.ca_file).is_file():
-            notes.append(f"its CA file {feed.tls.ca_file} is not on this machine: fix it first")
-        taken_ids.add(feed.id)
-        taken_names.add(feed.name)
-        incoming.append(_Incoming(feed, notes))
+
+    def allow_command(feed: Feed) -> bool:
+        return bool(args.allow_commands) or reader.confirm(
+            f"Feed {feed.name!r} gets its token by running this command:\n"
+            f"    {feed.auth.command}\nAllow Tidings to run it?"
+        )
+
+    plan = plan_import(
+        tables,
+        settings,
+        wording=_WORDING,
+        allow_command=allow_command,
+        on_skip=lambda reason: context.messages.say(f"{path}: {reason}; skipped"),
+    )
+    incoming, problems = plan.incoming, len(plan.skipped)
     if not incoming:
         raise CommandFailedError(f"{path}: no feed to import")
     needs = (

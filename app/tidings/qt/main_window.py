@@ -19,8 +19,6 @@ from PySide6.QtCore import QSettings, Qt, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QHideEvent, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDialog,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -33,9 +31,8 @@ from PySide6.QtWidgets import (
 )
 
 import tidings
-from tidings.core.errors import TidingsError
-from tidings.core.feed_io import export_text, plan_import, read_import
 from tidings.core.models import ConnectionState
+from tidings.qt import feed_files
 from tidings.qt.controller import AppController
 from tidings.qt.feeds_panel import FeedsPanel
 from tidings.qt.log_view import LogView
@@ -190,53 +187,25 @@ class MainWindow(QMainWindow):
 
     def export_to(self, path: Path) -> bool:
         """Write the saved feeds (never a secret, never the session-only demo) to ``path``."""
-        feeds = self._controller.settings.feeds
-        text, warnings = export_text(feeds, "json" if path.suffix.lower() == ".json" else "toml")
-        try:
-            path.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            self._tell(
-                self.tr("Export feeds"),
-                self.tr("Cannot write {0}: {1}").format(path, exc.strerror or exc),
-            )
+        outcome = feed_files.export_feeds(self._controller, path)
+        if outcome.failed:
+            self._tell(self.tr("Export feeds"), outcome.summary)
             return False
-        if len(feeds) == 1:
-            done = self.tr("Exported 1 feed to {0}, without secrets.").format(path)
-        else:
-            done = self.tr("Exported {0} feeds to {1}, without secrets.").format(len(feeds), path)
-        self.statusBar().showMessage(done, 10000)
-        if warnings:
-            self._tell(self.tr("Export feeds"), "\n".join([done, *warnings]))
+        self.statusBar().showMessage(outcome.summary, 10000)
+        if outcome.details:
+            self._tell(self.tr("Export feeds"), outcome.text)
         return True
 
     async def import_from(self, path: Path) -> int:
         """Add the feeds of an exported (or settings) file; how many were added."""
-        try:
-            tables = read_import(path)
-        except TidingsError as exc:
-            self._tell(self.tr("Import feeds"), str(exc))
+        outcome = await feed_files.import_feeds(self._controller, path)
+        if outcome.failed:
+            self._tell(self.tr("Import feeds"), outcome.summary)
             return 0
-        plan = plan_import(tables, self._controller.settings)
-        added = 0
-        lines: list[str] = []
-        for item in plan.incoming:
-            try:
-                feed = await self._controller.add_feed(item.feed)
-            except (TidingsError, OSError) as exc:
-                lines.append(f"{item.feed.name}: {exc}")
-                continue
-            added += 1
-            lines.extend(f"{feed.name}: {note}" for note in item.notes)
-        lines.extend(self.tr("Skipped {0}").format(what) for what in plan.skipped)
-        done = (
-            self.tr("Imported 1 feed.")
-            if added == 1
-            else self.tr("Imported {0} feeds.").format(added)
-        )
-        self.statusBar().showMessage(done, 10000)
-        if lines:
-            self._tell(self.tr("Import feeds"), "\n".join([done, *lines]))
-        return added
+        self.statusBar().showMessage(outcome.summary, 10000)
+        if outcome.details:
+            self._tell(self.tr("Import feeds"), outcome.text)
+        return outcome.count
 
     def mark_all_read(self) -> None:
         self._controller.tasks.spawn(self._controller.mark_all_read(), name="tidings-all-read")
@@ -286,34 +255,13 @@ class MainWindow(QMainWindow):
 
     # -- async work --------------------------------------------------------------------
 
-    async def _choose_file(self, *, save: bool) -> Path | None:
-        dialog = QFileDialog(
-            self, self.tr("Export feeds") if save else self.tr("Import feeds"), str(Path.home())
-        )
-        dialog.setObjectName("tidings-feeds-file")
-        dialog.setNameFilters([self.tr("Tidings feeds (*.toml *.json)"), self.tr("All files (*)")])
-        if save:
-            dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-            dialog.setFileMode(QFileDialog.FileMode.AnyFile)
-            dialog.setDefaultSuffix("toml")
-            dialog.selectFile("tidings-feeds.toml")
-        else:
-            dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        try:
-            if await dialog_result(dialog) != QDialog.DialogCode.Accepted.value:
-                return None
-            files = dialog.selectedFiles()
-        finally:
-            dialog.deleteLater()
-        return Path(files[0]) if files else None
-
     async def _choose_and_export(self) -> None:
-        path = await self._choose_file(save=True)
+        path = await feed_files.choose_file(self, save=True)
         if path is not None:
             self.export_to(path)
 
     async def _choose_and_import(self) -> None:
-        path = await self._choose_file(save=False)
+        path = await feed_files.choose_file(self, save=False)
         if path is not None:
             await self.import_from(path)
 

@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -47,10 +46,10 @@ import tidings
 from tidings.core.autostart import Autostart, autostart_for
 from tidings.core.diagnostics import DiagnosticsInput, diagnostics_report, keyring_is_secure
 from tidings.core.errors import TidingsError
-from tidings.core.feed_io import export_text, plan_import, read_import
 from tidings.core.history import Retention
 from tidings.core.models import NOTIFIER_CHOICES, AppSettings, QuietHours
 from tidings.core.notification import Urgency
+from tidings.qt import feed_files
 from tidings.qt.controller import AppController
 from tidings.qt.loop import dialog_result
 
@@ -582,89 +581,27 @@ class SettingsDialog(QDialog):
     def _on_import_clicked(self) -> None:
         self.controller.tasks.spawn(self._choose_and_import(), name="tidings-import")
 
-    def _file_dialog(self, *, save: bool) -> QFileDialog:
-        dialog = QFileDialog(
-            self,
-            self.tr("Export feeds") if save else self.tr("Import feeds"),
-            str(Path.home()),
-        )
-        dialog.setNameFilters([self.tr("Tidings feeds (*.toml *.json)"), self.tr("All files (*)")])
-        if save:
-            dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-            dialog.setFileMode(QFileDialog.FileMode.AnyFile)
-            dialog.setDefaultSuffix("toml")
-            dialog.selectFile("tidings-feeds.toml")
-        else:
-            dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        return dialog
-
     async def _choose_and_export(self) -> None:
-        dialog = self._file_dialog(save=True)
-        try:
-            if await dialog_result(dialog) != QDialog.DialogCode.Accepted.value:
-                return
-            files = dialog.selectedFiles()
-        finally:
-            dialog.deleteLater()
-        if files:
-            self.export_feeds(Path(files[0]))
+        path = await feed_files.choose_file(self, save=True)
+        if path is not None:
+            self.export_feeds(path)
 
     async def _choose_and_import(self) -> None:
-        dialog = self._file_dialog(save=False)
-        try:
-            if await dialog_result(dialog) != QDialog.DialogCode.Accepted.value:
-                return
-            files = dialog.selectedFiles()
-        finally:
-            dialog.deleteLater()
-        if files:
-            await self.import_feeds(Path(files[0]))
+        path = await feed_files.choose_file(self, save=False)
+        if path is not None:
+            await self.import_feeds(path)
 
     def export_feeds(self, path: Path) -> bool:
         """Write the saved feeds (not the session-only demo) to ``path``; say how it went."""
-        fmt = "json" if path.suffix.lower() == ".json" else "toml"
-        feeds = self.controller.settings.feeds
-        text, warnings = export_text(feeds, fmt)
-        try:
-            path.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            self.files_status.setText(
-                self.tr("Cannot write {path}: {reason}").format(
-                    path=str(path), reason=exc.strerror or str(exc)
-                )
-            )
-            return False
-        lines = [
-            self.tr("Exported %n feed(s) to {path}, without secrets.", "", len(feeds)).format(
-                path=str(path)
-            ),
-            *warnings,
-        ]
-        self.files_status.setText("\n".join(lines))
-        return True
+        outcome = feed_files.export_feeds(self.controller, path)
+        self.files_status.setText(outcome.text)
+        return not outcome.failed
 
     async def import_feeds(self, path: Path) -> int:
         """Add the feeds of ``path`` (paused when a command gives their token); returns how many."""
-        try:
-            tables = read_import(path)
-        except TidingsError as exc:
-            self.files_status.setText(str(exc))
-            return 0
-        plan = plan_import(tables, self.controller.settings)
-        added = 0
-        lines: list[str] = []
-        for item in plan.incoming:
-            try:
-                feed = await self.controller.add_feed(item.feed)
-            except (TidingsError, OSError) as exc:
-                lines.append(f"{item.feed.name}: {exc}")
-                continue
-            added += 1
-            lines.extend(f"{feed.name}: {note}" for note in item.notes)
-        lines.extend(self.tr("Skipped {what}").format(what=s) for s in plan.skipped)
-        head = self.tr("Imported %n feed(s).", "", added)
-        self.files_status.setText("\n".join([head, *lines]))
-        return added
+        outcome = await feed_files.import_feeds(self.controller, path)
+        self.files_status.setText(outcome.text)
+        return outcome.count
 
 
 def _kept(current: float | None, shown: int) -> float:
