@@ -17,28 +17,17 @@ from tidings.cli._common import (
 )
 from tidings.core.config import ConfigProblem, Settings, load_settings, save_settings
 from tidings.core.errors import ConfigError, SecretStoreError
+from tidings.core.feed_io import secret_slots
 from tidings.core.history import HistoryStore
-from tidings.core.models import AuthKind, Feed
 from tidings.core.paths import Paths
 from tidings.core.redact import KnownSecrets
-from tidings.core.secrets import KeyringStore, SecretStore, auth_slot, header_slot
+from tidings.core.secrets import KeyringStore, SecretStore
 
 __all__ = ["PROBE_FEED_ID", "Context", "secret_slots"]
 
 # A keyring entry that never exists: a ``get`` of it proves the keyring answers and stores nothing.
 PROBE_FEED_ID = "tidings-probe"
 _PROBE_SLOT = "nonexistent"
-
-# Auth kinds whose secret lives in the keyring (``command`` prints its token; ``none`` has none).
-_KEYRING_AUTH = frozenset({AuthKind.BASIC, AuthKind.BEARER, AuthKind.HEADER, AuthKind.QUERY})
-
-
-def secret_slots(feed: Feed) -> list[str]:
-    """The keyring slots a feed's configuration needs: its auth secret, then its secret headers."""
-    slots = [auth_slot()] if feed.auth.kind in _KEYRING_AUTH else []
-    slots += [header_slot(h.name) for h in feed.headers if h.secret]
-    return slots
-
 
 @dataclass
 class Context:
