@@ -191,7 +191,12 @@ async def _run(
             known=known,
             request_quit=quit_event.set,
         )
-        messenger.listen(lambda _message: controller.show_window())
+
+        def another_launch(message: str) -> None:
+            logger.info("another launch asked for the window (%s)", message)
+            controller.show_window()
+
+        messenger.listen(another_launch)
         ui = build_ui(controller)
         notifications = _Notifications(controller, ui)
         live.on_reload = lambda _settings: controller.settings_changed.emit()
