@@ -40,6 +40,7 @@ from tidings.core.live import LiveSettings, keep_retention
 from tidings.core.models import ConnectionState, Feed, FeedStatus, StopReason
 from tidings.core.redact import RedactingFilter
 from tidings.core.rules import muted
+from tidings.core.wake import ResumeWatcher
 from tidings.notify import Notifier, NotifierSink, NotifierState, build_notifier
 
 __all__ = ["register", "run"]
@@ -267,9 +268,12 @@ async def _run(context: Context, output: _Output, *, poll: float, notify: bool =
             output.say(f"running {len(live.current.feeds)} feed(s); Ctrl-C to stop")
         watcher = asyncio.create_task(live.follow(poll))
         pruner = asyncio.create_task(keep_retention(store, lambda: retention[0]))
+        resume = ResumeWatcher(hub=hub)  # after a suspend, every feed reconnects at once
+        resume.start()
         try:
             await stop.wait()
         finally:
+            await resume.stop()
             for job in (watcher, pruner):
                 job.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -37,6 +37,7 @@ from tidings.core.redact import KnownSecrets, RedactingFilter
 from tidings.core.resources import resource_path
 from tidings.core.rules import RuleLimits
 from tidings.core.secrets import KeyringStore, SecretStore
+from tidings.core.wake import ResumeWatcher
 from tidings.notify import Notifier, NotifierSink, build_notifier
 from tidings.qt.controller import DEMO_FEED_ID, AppController
 from tidings.qt.instance import InstanceMessenger
@@ -44,6 +45,7 @@ from tidings.qt.loop import AppLoop
 from tidings.qt.main_window import MainWindow
 from tidings.qt.tray import Tray
 from tidings.qt.tray_notifier import TrayNotifier
+from tidings.qt.wake import PlatformWake
 
 __all__ = ["APP_ID", "build_parser", "main"]
 
@@ -209,8 +211,12 @@ async def _run(
             controller.tasks.spawn(notifications.apply(app))
 
         controller.settings_changed.connect(settings_changed)
+        resume = ResumeWatcher(hub=hub)  # suspend/resume and network changes reconnect all
+        wake = PlatformWake(resume)
         try:
             await live.start()
+            resume.start()
+            await wake.start()
             await notifications.start()
             await controller.refresh_counts()
             if args.demo:
@@ -237,6 +243,8 @@ async def _run(
             watcher.cancel()
         finally:
             ui.close()
+            await wake.close()
+            await resume.stop()
             await controller.tasks.cancel_all()
             await hub.stop()
             await notifications.close()
