@@ -4,7 +4,8 @@ Run: ``.venv/bin/python tests/qt/screenshots.py docs/screenshots``. The profile
 is filled with a few hours of realistic events (the demo source's own
 generator, mapped by the generic JSON preset as the demo feed is), and the
 feeds connect to demo servers on loopback, so statuses are real. Writes
-``main-window.png`` and ``log-detail.png`` into the directory given.
+``main-window.png``, ``log-detail.png``, ``feed-editor-test.png``, ``settings.png`` and
+``tray-icons.png`` into the directory given.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QCoreApplication
+from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QApplication
 
 from tidings.core.decoder import DecodedEvent
@@ -35,10 +37,14 @@ from tidings.core.presets.json_preset import preview
 from tidings.core.redact import KnownSecrets
 from tidings.core.rules import RuleLimits
 from tidings.core.secrets import MemoryStore
+from tidings.core.tray_state import TrayState
 from tidings.qt.controller import AppController
+from tidings.qt.feed_editor import FeedEditor
+from tidings.qt.icons import TrayIcons
 from tidings.qt.log_model import Column
 from tidings.qt.loop import AppLoop
 from tidings.qt.main_window import MainWindow
+from tidings.qt.settings_dialog import SettingsDialog
 
 SIZE = (1100, 700)
 HOURS = 6
@@ -190,12 +196,62 @@ async def _shoot(out: Path) -> None:
         view.detail.grab().save(str(out / "log-detail.png"))
         window.close_for_quit()
         window.deleteLater()
+
+        # The feed editor after a click on Test, against a demo server.
+        editor = FeedEditor(controller, None)
+        editor.resize(640, 700)
+        editor.show()
+        editor.name_edit.setText("Deploys")
+        quick = DemoServer(interval=0.3, seed=7)
+        servers.append(quick)
+        editor.url_edit.setText(await quick.start())
+        editor.preset_combo.setCurrentIndex(editor.preset_combo.findData("json"))
+        editor.test_button.click()
+        await _wait(lambda: "works" in editor.test_output.toPlainText(), 30)
+        editor.grab().save(str(out / "feed-editor-test.png"))
+        editor.close()
+        editor.deleteLater()
+
+        # The settings' notifications page, and the tray icons in each state and theme.
+        controller.set_notifier_info("freedesktop notifications (dunst 1.9.0)", "ok", "")
+        settings = SettingsDialog(controller)
+        settings.resize(640, 560)
+        settings.show()
+        await asyncio.sleep(0.2)
+        settings.grab().save(str(out / "settings.png"))
+        settings.close()
+        settings.deleteLater()
+        _tray_sheet().save(str(out / "tray-icons.png"))
     finally:
         await controller.tasks.cancel_all()
         await hub.stop()
         for server in servers:
             await server.close()
         await store.close()
+
+
+def _tray_sheet() -> QImage:
+    """Every tray state (error, retrying, paused, ok), without and with a badge, light and dark."""
+    states = [TrayState.ERROR, TrayState.RETRYING, TrayState.PAUSED, TrayState.OK]
+    size, gap = 64, 8
+    sheet = QImage(
+        (size + gap) * len(states) + gap, (size + gap) * 4 + gap, QImage.Format.Format_ARGB32
+    )
+    sheet.fill(QColor("#f0f0f0"))
+    painter = QPainter(sheet)
+    try:
+        for row, (dark, unread) in enumerate([(False, 0), (False, 7), (True, 0), (True, 120)]):
+            if dark:
+                painter.fillRect(
+                    0, gap // 2 + row * (size + gap), sheet.width(), size + gap, QColor("#202124")
+                )
+            icons = TrayIcons(dark=dark)
+            for col, state in enumerate(states):
+                pixmap = icons.icon(state, unread).pixmap(size, size)
+                painter.drawPixmap(gap + col * (size + gap), gap + row * (size + gap), pixmap)
+    finally:
+        painter.end()
+    return sheet
 
 
 def main(argv: list[str]) -> int:
