@@ -19,6 +19,7 @@ from PySide6.QtGui import QDesktopServices
 
 from tidings.core.config import Settings, new_feed_id
 from tidings.core.demo import DemoServer
+from tidings.core.errors import SecretStoreError
 from tidings.core.history import HistoryStore, StoredEvent
 from tidings.core.hub import Hub
 from tidings.core.live import LiveSettings
@@ -27,7 +28,7 @@ from tidings.core.notification import Notification, safe_url
 from tidings.core.paths import Paths
 from tidings.core.redact import KnownSecrets
 from tidings.core.rules import muted, unmuted
-from tidings.core.secrets import SecretStore
+from tidings.core.secrets import SecretStore, auth_slot, header_slot
 from tidings.qt.loop import TaskKeeper
 
 __all__ = ["DEMO_FEED_ID", "AppController"]
@@ -195,6 +196,9 @@ class AppController(QObject):
                 await self.secrets.delete(feed_id, slot)
 
     async def remove_feed(self, feed_id: str, *, forget_history: bool = False) -> None:
+        """Remove a feed, and its secrets from the keyring (as ``tidings feeds remove`` does);
+        its history stays unless ``forget_history``."""
+        feed = self.feed(feed_id)
         if feed_id in self.transient:
             del self.transient[feed_id]
             await self.hub.remove(feed_id)
@@ -205,6 +209,22 @@ class AppController(QObject):
         self.unread.pop(feed_id, None)
         self.feeds_changed.emit()
         self.counts_changed.emit()
+        if feed is not None:
+            await self._forget_secrets(feed)
+
+    async def _forget_secrets(self, feed: Feed) -> None:
+        # Every slot the feed may have used, not only the ones its settings name now.
+        slots = dict.fromkeys([auth_slot(), *(header_slot(h.name) for h in feed.headers)])
+        for slot in slots:
+            try:
+                await self.secrets.delete(feed.id, slot)
+            except SecretStoreError as exc:
+                self.error_raised.emit(
+                    self.tr(
+                        "The secrets of “{name}” could not be deleted from the keyring: {error}"
+                    ).format(name=feed.name, error=exc)
+                )
+                return
 
     async def set_paused(self, feed_id: str, paused: bool) -> None:
         await self._edit_feed(feed_id, lambda f: replace(f, paused=paused))

@@ -41,15 +41,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tidings.core.errors import SecretStoreError, TidingsError
+from tidings.core.errors import TidingsError
 from tidings.core.models import ConnectionState, Feed
-from tidings.core.secrets import auth_slot, header_slot
 from tidings.qt.controller import AppController
 from tidings.qt.feed_editor import edit_feed
 from tidings.qt.loop import dialog_result
 from tidings.qt.status_text import StatusKind, describe_status, status_detail, status_kind
 
-__all__ = ["FEED_ID_ROLE", "FeedsModel", "FeedsPanel", "forget_feed_secrets"]
+__all__ = ["FEED_ID_ROLE", "FeedsModel", "FeedsPanel"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,24 +62,6 @@ _Index = QModelIndex | QPersistentModelIndex
 
 def _tr(text: str) -> str:
     return QCoreApplication.translate("FeedsPanel", text)
-
-
-async def forget_feed_secrets(controller: AppController, feed: Feed) -> None:
-    """Delete every keyring secret a removed feed may have left (as ``tidings feeds remove`` does).
-
-    Belongs in ``AppController.remove_feed``; here until it moves there.
-    """
-    slots = dict.fromkeys([auth_slot(), *(header_slot(h.name) for h in feed.headers)])
-    for slot in slots:
-        try:
-            await controller.secrets.delete(feed.id, slot)
-        except SecretStoreError as exc:
-            controller.error_raised.emit(
-                _tr(
-                    "The secrets of “{name}” could not be deleted from the keyring: {error}"
-                ).format(name=feed.name, error=exc)
-            )
-            return
 
 
 class FeedsModel(QAbstractTableModel):
@@ -527,4 +508,3 @@ class FeedsPanel(QWidget):
         if not confirmed:
             return
         await self._controller.remove_feed(feed.id, forget_history=forget_history)
-        await forget_feed_secrets(self._controller, feed)
