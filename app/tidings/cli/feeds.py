@@ -25,6 +25,7 @@ import getpass
 import json
 import math
 import re
+import shlex
 import signal
 import ssl
 import sys
@@ -1238,7 +1239,14 @@ async def _test_connection(
         return EXIT_FAILURE
     reason = final.stop_reason
     if reason is not None and reason.is_error:
-        printer.error(final.message)
+        message = final.message
+        if reason is StopReason.TLS and feed is not None and feed.tls.verify:
+            # A saved feed can carry its own CA: say how, next to the system-wide way.
+            message += (
+                f"; or give this feed its CA: tidings feeds edit {shlex.quote(feed.name)} "
+                "--ca-file PEM"
+            )
+        printer.error(message)
         return EXIT_FAILURE
     if reason is StopReason.ENDED:
         printer.say(f"the feed works: the server closed the stream after {got}")
