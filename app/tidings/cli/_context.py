@@ -18,7 +18,7 @@ from tidings.cli._common import (
 from tidings.core.config import ConfigProblem, Settings, load_settings, save_settings
 from tidings.core.errors import ConfigError, SecretStoreError
 from tidings.core.feed_io import secret_slots
-from tidings.core.history import HistoryStore
+from tidings.core.history import HistoryStore, HistoryUnavailableError
 from tidings.core.paths import Paths
 from tidings.core.redact import KnownSecrets
 from tidings.core.secrets import KeyringStore, SecretStore
@@ -28,6 +28,7 @@ __all__ = ["PROBE_FEED_ID", "Context", "secret_slots"]
 # A keyring entry that never exists: a ``get`` of it proves the keyring answers and stores nothing.
 PROBE_FEED_ID = "tidings-probe"
 _PROBE_SLOT = "nonexistent"
+
 
 @dataclass
 class Context:
@@ -106,6 +107,8 @@ def command(
             context.messages.error(str(exc))
         except SecretStoreError as exc:
             context.messages.error(f"keyring {exc.state}: {exc}")
+        except HistoryUnavailableError as exc:
+            context.messages.error(str(exc))
         except KeyboardInterrupt:
             return EXIT_SIGINT
         except BrokenPipeError:

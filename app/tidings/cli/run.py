@@ -33,7 +33,7 @@ from tidings.cli._common import (
 from tidings.cli._context import Context
 from tidings.core.config import Settings
 from tidings.core.errors import ConfigError
-from tidings.core.history import HistoryStore, Retention, StoredEvent
+from tidings.core.history import HistoryStore, HistoryUnavailableError, Retention, StoredEvent
 from tidings.core.hub import Hub
 from tidings.core.instance import InstanceLock
 from tidings.core.live import LiveSettings, keep_retention
@@ -172,6 +172,10 @@ def run(args: argparse.Namespace) -> int:
             )
         except KeyboardInterrupt:
             return EXIT_SIGINT
+        except HistoryUnavailableError as exc:
+            # Without a history nothing can be stored, so no event may be acknowledged.
+            messages.error(f"{exc}; no feed was started")
+            return EXIT_FAILURE
     finally:
         lock.release()
 
@@ -262,7 +266,14 @@ async def _run(context: Context, output: _Output, *, poll: float, notify: bool =
         if notify:
             sinks.append(await _notifier_sink(hub, live, handler, output))
         await live.start()
-        if not live.current.feeds:
+        current = live.current
+        if not current.feeds and (current.unsaveable or current.kept_feeds):
+            # Not "no feeds yet": the file has feeds, and `feeds add` would be refused.
+            output.say(
+                f"no feed runs until {context.paths.settings_file} is fixed (the problems "
+                "are named above); a fixed file applies live, nothing in it was changed"
+            )
+        elif not current.feeds:
             output.say("no feeds yet: add one with `tidings feeds add NAME URL` (applies live)")
         else:
             output.say(f"running {len(live.current.feeds)} feed(s); Ctrl-C to stop")

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, TypeVar
 
 from tidings.core.decoder import DecodedEvent
+from tidings.core.errors import TidingsError
 from tidings.core.notification import Notification, Urgency
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "HistoryFilter",
     "HistoryPage",
     "HistoryStore",
+    "HistoryUnavailableError",
     "Retention",
     "StoredEvent",
     "csv_header",
@@ -272,6 +274,11 @@ class Retention:
         if own is not None:
             return own
         return FeedRetention(max_age_days=self.max_age_days, max_events=self.max_events_per_feed)
+
+
+class HistoryUnavailableError(TidingsError, sqlite3.DatabaseError):
+    """The history file cannot be opened or created (a read-only or full disk, a damaged or
+    newer file); the message names the file and what to do."""
 
 
 class HistoryStore:
@@ -601,6 +608,28 @@ class HistoryStore:
         return self._db
 
     def _open_sync(self) -> None:
+        try:
+            self._open_db()
+        except HistoryUnavailableError:
+            raise
+        except (OSError, sqlite3.Error) as exc:
+            raise HistoryUnavailableError(self._unavailable(exc)) from exc
+
+    def _unavailable(self, exc: BaseException) -> str:
+        """Why the history cannot be opened, and what to do about it, for a person."""
+        folder = self._path.parent
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        text = f"cannot open the history {self._path}: {reason}"
+        if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+            return f"{text}; the file is damaged: move it away and Tidings starts a new one"
+        if "full" in reason.lower() or (isinstance(exc, OSError) and exc.errno == 28):
+            return f"{text}; free some space on the disk that holds {folder}"
+        return (
+            f"{text}; check that {folder} exists and is writable, or choose another place "
+            "with --profile-dir"
+        )
+
+    def _open_db(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=True)
         try:
@@ -612,7 +641,7 @@ class HistoryStore:
             db.execute("PRAGMA foreign_keys=ON")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise sqlite3.DatabaseError(
+                raise HistoryUnavailableError(
                     f"{self._path} was written by a newer Tidings (schema {version}); "
                     "upgrade Tidings"
                 )
