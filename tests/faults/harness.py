@@ -316,11 +316,13 @@ def _worst_recovery(run: ListenRun, kills: Sequence[tuple[float, float]]) -> flo
     return worst
 
 
-async def case_cuts(*, total: int) -> Row:
+async def case_cuts(*, total: int, query: str = "", label: str = "") -> Row:
     async with FaultServer() as server:
-        run = await run_listen(server.url(f"/replay?cut=1&total={total}&retry=10&seed=7"))
-        row = listen_row(f"cut every 20-50 events, {total:,} events", run, total)
+        url = server.url(f"/replay?cut=1&total={total}&retry=10&seed=7{query}")
+        run = await run_listen(url)
+        row = listen_row(label or f"cut every 20-50 events, {total:,} events", run, total)
         row.notes["connections"] = sum(server.requests.values())
+        row.notes["header_names"] = server.header_names
     return row
 
 

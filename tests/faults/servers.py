@@ -24,8 +24,10 @@ starts with ``retry: <ms>``. Query parameters:
 Other paths: ``/loop-a`` and ``/loop-b`` redirect to each other;
 ``/portal`` is a captive portal's HTML page; ``/accept-close`` reads the
 request and closes without answering; ``/empty`` answers 200 event-stream and
-ends at once. ``echo=1`` on ``/replay`` first sends an ``event: headers`` whose
-data is the JSON list of request header names the server received.
+ends at once. ``encoding=gzip|deflate|raw-deflate|br`` compresses the body
+(``br`` only names it: Tidings must refuse it). ``echo=1`` on ``/replay``
+first sends an ``event: headers`` whose data is the JSON list of request
+header names the server received.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import socket
 import ssl
 import struct
 import sys
+import zlib
 from collections import Counter
 from urllib.parse import parse_qs, urlsplit
 
@@ -84,6 +87,25 @@ class _Request:
     def int_param(self, name: str, default: int) -> int:
         value = self.query.get(name, "")
         return int(value) if value.isdigit() else default
+
+
+class _Compressing:
+    """A writer that compresses what is written (gzip, zlib deflate or raw deflate), flushed
+    per write so each event reaches the client at once; ``br`` only names the coding."""
+
+    def __init__(self, writer: asyncio.StreamWriter, coding: str) -> None:
+        self._writer = writer
+        self.transport = writer.transport
+        wbits = {"gzip": 31, "deflate": 15, "raw-deflate": -15}.get(coding)
+        self._compressor = None if wbits is None else zlib.compressobj(6, zlib.DEFLATED, wbits)
+
+    def write(self, data: bytes) -> None:
+        if self._compressor is not None:
+            data = self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+        self._writer.write(data)
+
+    async def drain(self) -> None:
+        await self._writer.drain()
 
 
 class FaultServer:
@@ -230,7 +252,14 @@ class FaultServer:
             return
         self._connection += 1
         rnd = random.Random(request.int_param("seed", 0) * 100_003 + self._connection)
-        writer.write(b"HTTP/1.1 200 OK\r\n" + _SSE + b"Connection: close\r\n\r\n")
+        coding = request.query.get("encoding", "")
+        wire = b"HTTP/1.1 200 OK\r\n" + _SSE + b"Connection: close\r\n"
+        if coding:
+            name = "deflate" if coding == "raw-deflate" else coding
+            wire += f"Content-Encoding: {name}\r\n".encode()
+        writer.write(wire + b"\r\n")
+        if coding:
+            writer = _Compressing(writer, coding)  # type: ignore[assignment]
         retry = request.int_param("retry", 100)
         await self._write(writer, f"retry: {retry}\n\n".encode(), request)
         if "echo" in request.query:

@@ -202,3 +202,35 @@ async def test_tls_with_an_unknown_ca_stops_with_a_clear_error() -> None:
 async def test_tls_with_the_ca_configured_works() -> None:
     row = await harness.case_tls(trusted=True, total=10)
     assert_exactly_once(row)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate"])
+async def test_compressed_streams_decode_exactly_across_cuts(encoding: str) -> None:
+    row = await harness.case_cuts(total=300, query=f"&encoding={encoding}")
+    assert_exactly_once(row)
+    assert all(
+        "accept-encoding" in names
+        for calls in row.notes["header_names"].values()
+        for names in calls
+    )
+
+
+async def test_a_gzip_bomb_is_inflated_in_bounded_memory() -> None:
+    """A 200 MiB line that gzip squeezes into a few hundred KiB: cut off at the line cap,
+    never inflated whole (httpx's own decoder would inflate each 64 KiB read at once)."""
+    row = await harness.case_fault("huge-line", total=20, query="&encoding=gzip")
+    assert_exactly_once(row)
+    assert row.run is not None
+    assert "a line longer than 4,194,304 bytes" in row.run.stderr_text
+    assert row.rss_mib is not None
+    assert 0 < row.rss_mib < RSS_BOUND_MIB
+
+
+async def test_an_encoding_not_asked_for_stops_with_a_clear_error() -> None:
+    row = await harness.case_fault("", total=5, query="&encoding=br")
+    assert row.run is not None
+    assert row.run.returncode == 1
+    assert row.run.error_line == (
+        "error: the server compressed the stream as 'br', which Tidings did not ask for "
+        "and cannot read"
+    )

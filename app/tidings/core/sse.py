@@ -15,7 +15,11 @@ policies of SSE.md section 5, over httpx:
 - the body goes through our byte-level :class:`~tidings.core.decoder.SSEDecoder`;
 - the last event ID and the reconnection time survive reconnects;
 - no bytes for the idle timeout (httpx's read timeout, which bounds the wait
-  for each chunk) means the connection is dead.
+  for each chunk) means the connection is dead;
+- a compressed body (``gzip``, ``deflate``: the only encodings asked for) is
+  inflated here in bounded pieces, so the decoder's caps also bound memory
+  against a compression bomb (httpx would inflate each read whole: 64 KiB of
+  gzip can hold 64 MiB of one line).
 
 Events and status changes go to two callbacks. Run :meth:`EventSource.run`
 in a task; :meth:`EventSource.close` (or cancelling that task) stops it.
@@ -37,7 +41,8 @@ import logging
 import random as _random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
+import zlib
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -82,6 +87,11 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters HTTP/1.1 cannot carry in a header value (h11 rejects them).
 _UNSENDABLE_ID_CHARS = frozenset("\x00\r\n\x0b\x0c")
+# The content codings asked for (httpx would add br and zstd when their packages
+# are installed); each is inflated in pieces of at most _INFLATE_PIECE bytes.
+_ACCEPT_ENCODING = b"gzip, deflate"
+_INFLATE_PIECE = 64 * 1024
+_IDENTITY = frozenset({"", "identity"})
 _TOKEN_CHARS = frozenset(
     "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 )
@@ -130,6 +140,60 @@ def _id_unsendable_reason(value: str) -> str | None:
     if any(c in _UNSENDABLE_ID_CHARS for c in value):
         return "it contains a control character that HTTP/1.1 cannot carry"
     return None
+
+
+def _content_coding(response: httpx.Response) -> str | None:
+    """The body's content coding: ``""``, ``gzip`` or ``deflate``; ``None``: not supported."""
+    value = response.headers.get("content-encoding", "").strip(" \t").lower()
+    if value in _IDENTITY:
+        return ""
+    if value in ("gzip", "x-gzip"):
+        return "gzip"
+    if value == "deflate":
+        return "deflate"
+    return None
+
+
+async def _body_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
+    """The body's bytes, inflated in bounded pieces when the server compressed them."""
+    if response.is_stream_consumed:
+        # Read already (a hook that read it, a test double built from bytes): httpx decoded it.
+        try:
+            content = response.content
+        except httpx.ResponseNotRead:  # streamed by someone else: nothing is left
+            content = b""
+        if content:
+            yield content
+        return
+    coding = _content_coding(response)
+    if not coding:
+        async for chunk in response.aiter_raw():
+            yield chunk
+        return
+    # gzip, or deflate with its zlib header (auto-detected); raw deflate if that header is absent.
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)
+    first = True
+    async for raw in response.aiter_raw():
+        data = raw
+        while data:
+            try:
+                piece = inflater.decompress(data, _INFLATE_PIECE)
+            except zlib.error as exc:
+                if not (first and coding == "deflate"):
+                    raise httpx.DecodingError(f"the {coding} body is corrupt: {exc}") from None
+                inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                first = False
+                continue
+            first = False
+            data = inflater.unconsumed_tail
+            if piece:
+                yield piece
+            if not data and len(piece) == _INFLATE_PIECE:
+                # The input is used up but output may be pending: ask again without input.
+                while piece := inflater.decompress(b"", _INFLATE_PIECE):
+                    yield piece
+            if inflater.eof:
+                return  # bytes after the end of the compressed stream are ignored
 
 
 def _is_tls_failure(exc: BaseException) -> ssl.SSLError | None:
@@ -442,6 +506,7 @@ class EventSource:
     ) -> list[tuple[bytes, bytes]]:
         headers: list[tuple[bytes, bytes]] = [
             (b"Accept", b"text/event-stream"),
+            (b"Accept-Encoding", _ACCEPT_ENCODING),
             (b"Cache-Control", b"no-cache"),
             (b"User-Agent", self._user_agent.encode()),
         ]
@@ -596,6 +661,14 @@ class EventSource:
         if status == 200:
             essence = content_type_essence(response.headers.get("content-type"))
             if essence == "text/event-stream":
+                if _content_coding(response) is None:
+                    coding = response.headers.get("content-encoding", "")
+                    return _fatal(
+                        StopReason.NOT_EVENT_STREAM,
+                        f"the server compressed the stream as {redact_text(coding[:40])!r}, "
+                        "which Tidings did not ask for and cannot read",
+                        status,
+                    )
                 return None
             shown = essence or "no Content-Type"
             return _fatal(
@@ -639,18 +712,19 @@ class EventSource:
         delivered = False
         outcome: _Outcome
         try:
-            async for chunk in response.aiter_bytes():
-                events = decoder.feed(chunk)
-                self._absorb(decoder)
-                if events:
-                    if self._is_closed():
-                        break
-                    delivered = True
-                    if self._hook is not None:
-                        await self._hook.on_events(events)
-                    await self._on_events(events)
-                    if self._is_closed():
-                        break
+            async with contextlib.aclosing(_body_chunks(response)) as chunks:
+                async for chunk in chunks:
+                    events = decoder.feed(chunk)
+                    self._absorb(decoder)
+                    if events:
+                        if self._is_closed():
+                            break
+                        delivered = True
+                        if self._hook is not None:
+                            await self._hook.on_events(events)
+                        await self._on_events(events)
+                        if self._is_closed():
+                            break
             decoder.close()
             outcome = _Outcome(
                 kind="transient", message="the server closed the stream", clean_end=True
