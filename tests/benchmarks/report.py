@@ -1,6 +1,6 @@
 """One command, one table: the performance figures of issue 9, on this machine, in one run.
 
-    .venv/bin/python tests/benchmarks/report.py              # about 8-10 minutes on 2 cores
+    .venv/bin/python tests/benchmarks/report.py              # about 3-4 minutes on 2 cores
     .venv/bin/python tests/benchmarks/report.py --logs DIR   # also keep every benchmark's output
 
 It runs the existing benchmarks with short settings, each as a child process
