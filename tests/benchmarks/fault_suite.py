@@ -83,6 +83,9 @@ def _cases() -> dict[str, CaseFactory]:
         "endless-block": lambda q: harness.case_fault(
             "endless-block", total=100, label="never-ending event block"
         ),
+        "endless-short": lambda q: harness.case_fault(
+            "endless-short", total=100, label="never-ending block of 'data:ab' lines"
+        ),
         "retry-digits": lambda q: harness.case_fault(
             "retry-digits",
             total=100,

@@ -51,6 +51,7 @@ FAULTS = (
     "stall",  # no byte any more (the client's idle timeout must fire)
     "huge-line",  # 200 MiB with no newline
     "endless-block",  # data lines forever, never a blank line
+    "endless-short",  # the same with 3-character lines ("data:ab")
     "retry-digits",  # a 5,000-digit retry: field, then the stream goes on
     "invalid-utf8",  # an event (event: fault, no id) whose data is not UTF-8
     "nul",  # an event with NUL in its data and an id field holding NUL
@@ -324,8 +325,12 @@ class FaultServer:
         """Do the hostile thing after event ``last``; True when the connection is over."""
         if fault == "stall":
             await asyncio.Event().wait()
-        if fault in ("huge-line", "endless-block"):
-            piece = b"x" * MIB if fault == "huge-line" else (b"data: " + b"y" * 1018 + b"\n") * 1024
+        if fault in ("huge-line", "endless-block", "endless-short"):
+            piece = {
+                "huge-line": b"x" * MIB,
+                "endless-block": (b"data: " + b"y" * 1018 + b"\n") * 1024,
+                "endless-short": b"data:ab\n" * (MIB // 8),
+            }[fault]
             writer.write(b"data: " if fault == "huge-line" else b"")
             for _ in range(200):  # 200 MiB, unless the client hangs up first
                 writer.write(piece)

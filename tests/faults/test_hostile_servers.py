@@ -83,6 +83,7 @@ async def test_accept_then_close_forever_backs_off(path: str) -> None:
     [
         ("huge-line", "a line longer than 4,194,304 bytes"),
         ("endless-block", "an event larger than 4,194,304 bytes"),
+        ("endless-short", "an event larger than 4,194,304 bytes"),
         ("huge-id", "a line longer than 4,194,304 bytes"),
     ],
 )
