@@ -24,8 +24,9 @@ starts with ``retry: <ms>``. Query parameters:
 Other paths: ``/loop-a`` and ``/loop-b`` redirect to each other;
 ``/portal`` is a captive portal's HTML page; ``/accept-close`` reads the
 request and closes without answering; ``/empty`` answers 200 event-stream and
-ends at once. ``encoding=gzip|deflate|raw-deflate|br`` compresses the body
-(``br`` only names it: Tidings must refuse it). ``echo=1`` on ``/replay``
+ends at once. ``encoding=gzip|gzip-members|deflate|raw-deflate|br``
+compresses the body (``gzip-members``: each write a gzip member of its own;
+``br`` only names it: Tidings must refuse it). ``echo=1`` on ``/replay``
 first sends an ``event: headers`` whose data is the JSON list of request
 header names the server received.
 """
@@ -35,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gzip
 import json
 import random
 import socket
@@ -96,12 +98,15 @@ class _Compressing:
 
     def __init__(self, writer: asyncio.StreamWriter, coding: str) -> None:
         self._writer = writer
+        self._coding = coding
         self.transport = writer.transport
         wbits = {"gzip": 31, "deflate": 15, "raw-deflate": -15}.get(coding)
         self._compressor = None if wbits is None else zlib.compressobj(6, zlib.DEFLATED, wbits)
 
     def write(self, data: bytes) -> None:
-        if self._compressor is not None:
+        if self._coding == "gzip-members":
+            data = gzip.compress(data, mtime=0)  # each write a gzip member of its own
+        elif self._compressor is not None:
             data = self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
         self._writer.write(data)
 
@@ -256,7 +261,7 @@ class FaultServer:
         coding = request.query.get("encoding", "")
         wire = b"HTTP/1.1 200 OK\r\n" + _SSE + b"Connection: close\r\n"
         if coding:
-            name = "deflate" if coding == "raw-deflate" else coding
+            name = {"raw-deflate": "deflate", "gzip-members": "gzip"}.get(coding, coding)
             wire += f"Content-Encoding: {name}\r\n".encode()
         writer.write(wire + b"\r\n")
         if coding:

@@ -205,7 +205,7 @@ async def test_tls_with_the_ca_configured_works() -> None:
     assert_exactly_once(row)
 
 
-@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate"])
+@pytest.mark.parametrize("encoding", ["gzip", "gzip-members", "deflate", "raw-deflate"])
 async def test_compressed_streams_decode_exactly_across_cuts(encoding: str) -> None:
     row = await harness.case_cuts(total=300, query=f"&encoding={encoding}")
     assert_exactly_once(row)

@@ -171,11 +171,16 @@ async def _body_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
             yield chunk
         return
     # gzip, or deflate with its zlib header (auto-detected); raw deflate if that header is absent.
+    # A gzip body may hold several members one after the other (RFC 1952): each is inflated.
     inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)
     first = True
     async for raw in response.aiter_raw():
         data = raw
         while data:
+            if inflater.eof:
+                if coding != "gzip":
+                    break  # bytes after the end of a deflate stream are ignored
+                inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
             try:
                 piece = inflater.decompress(data, _INFLATE_PIECE)
             except zlib.error as exc:
@@ -193,7 +198,7 @@ async def _body_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
                 while piece := inflater.decompress(b"", _INFLATE_PIECE):
                     yield piece
             if inflater.eof:
-                return  # bytes after the end of the compressed stream are ignored
+                data = inflater.unused_data
 
 
 def _is_tls_failure(exc: BaseException) -> ssl.SSLError | None:
