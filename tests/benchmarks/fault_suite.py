@@ -9,8 +9,8 @@ Run from the repository root::
 The cases live in tests/faults/harness.py (tests/faults/test_hostile_servers.py
 runs them with small counts and asserts); the server is
 tests/faults/servers.py, on 127.0.0.1 only. The client is ``tidings listen
-URL --json`` as a child process, except the DNS case (an EventSource in this
-process: its seam is the connection's transport).
+URL --json`` as a child process, except the DNS case (its seam is the Hub's
+transport_factory) and the feed's tls.ca_file case: a Hub in this process.
 
 This script prints figures and never asserts (see README.md).
 """
@@ -112,6 +112,7 @@ def _cases() -> dict[str, CaseFactory]:
         "dns": lambda q: harness.case_dns(total=100, failures=5),
         "tls-untrusted": lambda q: harness.case_tls(trusted=False, total=100),
         "tls-trusted": lambda q: harness.case_tls(trusted=True, total=100),
+        "tls-ca-file": lambda q: harness.case_tls_ca_file(total=100),
     }
 
 

@@ -2,11 +2,12 @@
 
 The client is ``tidings listen URL --json`` in a child process (what a user
 or a script runs; its stdout is the delivered events, its stderr says each
-connection attempt), except for the DNS case, whose seam is the
-EventSource's ``transport`` and therefore runs an EventSource in this
-process. Servers are :class:`~faults.servers.FaultServer` on 127.0.0.1, in
-this process's loop or, for the kill-and-restart cases, a process of their
-own. Each case returns a :class:`Row`; nothing here asserts.
+connection attempt), except for the DNS case, whose seam is the Hub's
+``transport_factory``, and the feed's ``tls.ca_file``: those run a Hub (what
+the apps run, with a real history store) in this process. Servers are
+:class:`~faults.servers.FaultServer` on 127.0.0.1, in this process's loop
+or, for the kill-and-restart cases, a process of their own. Each case
+returns a :class:`Row`; nothing here asserts.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from typing import Any
 import httpx
 
 from faults.servers import FaultServer, payload
-from tidings.core.decoder import DecodedEvent
-from tidings.core.models import ConnectionPolicy, ConnectionState, FeedStatus
-from tidings.core.sse import EventSource
+from tidings.core.history import HistoryStore, StoredEvent
+from tidings.core.hub import Hub
+from tidings.core.models import ConnectionPolicy, ConnectionState, Feed, FeedStatus, TlsOptions
+from tidings.core.secrets import MemoryStore
 
 SERVERS_PY = Path(__file__).with_name("servers.py")
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -390,40 +392,82 @@ class FailingDNS(httpx.AsyncBaseTransport):
         await self._real.aclose()
 
 
-async def case_dns(*, total: int, failures: int) -> Row:
-    """DNS fails ``failures`` times (through the transport seam), then resolves."""
-    received: list[tuple[float, DecodedEvent]] = []
-    statuses: list[FeedStatus] = []
-    transport = FailingDNS(failures)
+class _HubSink:
+    """Collects what the hub stores and the statuses it reports, with arrival times."""
 
-    async def on_events(events: Sequence[DecodedEvent]) -> None:
+    def __init__(self) -> None:
+        self.events: list[tuple[float, StoredEvent]] = []
+        self.statuses: list[FeedStatus] = []
+        self.stopped = asyncio.Event()
+
+    def events_stored(self, feed: Feed, events: Sequence[StoredEvent]) -> None:
         now = time.monotonic()
-        received.extend((now, e) for e in events)
+        self.events.extend((now, e) for e in events)
 
-    async with FaultServer() as server:
-        source = EventSource(
-            server.url(f"/replay?total={total}&retry=100"),
-            on_events=on_events,
-            on_status=statuses.append,
-            transport=transport,
+    def status_changed(self, feed: Feed, status: FeedStatus) -> None:
+        self.statuses.append(status)
+        if status.state is ConnectionState.STOPPED:
+            self.stopped.set()
+
+
+async def run_hub_feed(
+    url: str,
+    *,
+    total: int,
+    label: str,
+    transport: httpx.AsyncBaseTransport | None = None,
+    tls: TlsOptions | None = None,
+) -> Row:
+    """One feed in a Hub (in this process) with a real history store, until it stops."""
+    sink = _HubSink()
+    with tempfile.TemporaryDirectory() as folder:
+        store = HistoryStore(Path(folder) / "history.sqlite3")
+        await store.open()
+        hub = Hub(
+            store=store,
+            secrets=MemoryStore(),
+            sinks=[sink],
             policy=ConnectionPolicy(reconnection_time=0.1, idle_timeout=10),
+            transport_factory=None if transport is None else (lambda feed: transport),
         )
+        feed = Feed(id="fault", name="fault", url=url, tls=tls or TlsOptions())
         started = time.monotonic()
-        async with asyncio.timeout(60):
-            await source.run()
-        ended = time.monotonic()
-    ticks = [(t, int(e.id), e.data) for t, e in received if e.type == "tick"]
-    row = _figures(Row(case=f"DNS fails {failures}x (seam)", client="EventSource"), total, ticks)
-    row.statuses = statuses
-    row.attempts = transport.calls
+        try:
+            await hub.start([feed])
+            async with asyncio.timeout(60):
+                await sink.stopped.wait()
+            ended = time.monotonic()
+            stored = await store.recent("fault", limit=total * 2 + 10)
+        finally:
+            await hub.stop()
+            await store.close()
+    ticks = [(t, int(e.event_id), e.data) for t, e in sink.events if e.type == "tick"]
+    row = _figures(Row(case=label, client="Hub"), total, ticks)
+    row.statuses = sink.statuses
+    row.attempts = sum(1 for s in sink.statuses if s.state is ConnectionState.CONNECTING)
     row.duration = ended - started
-    first = ticks[0][0] if ticks else ended
-    row.recovery = first - started
-    final = statuses[-1] if statuses else None
-    row.outcome = f"stopped: {final.message}" if final else "no status"
+    if ticks and row.recovery is not None:
+        row.recovery = max(row.recovery, ticks[0][0] - started)
+    final = sink.statuses[-1]
+    row.outcome = f"stopped: {final.message}"
+    row.notes["stored_ids"] = sorted(int(e.event_id) for e in stored if e.type == "tick")
     row.notes["retry_messages"] = [
-        s.message for s in statuses if s.state is ConnectionState.RETRYING
+        s.message for s in sink.statuses if s.state is ConnectionState.RETRYING
     ]
+    return row
+
+
+async def case_dns(*, total: int, failures: int) -> Row:
+    """DNS fails ``failures`` times (the Hub's transport_factory seam), then resolves."""
+    transport = FailingDNS(failures)
+    async with FaultServer() as server:
+        row = await run_hub_feed(
+            server.url(f"/replay?total={total}&retry=100"),
+            total=total,
+            label=f"DNS fails {failures}x (transport seam)",
+            transport=transport,
+        )
+    row.notes["transport_calls"] = transport.calls
     return row
 
 
@@ -511,3 +555,19 @@ async def case_tls(*, trusted: bool, total: int) -> Row:
             run = await run_listen(url, env=env, limit=30)
     label = "TLS, private CA configured" if trusted else "TLS, private CA not configured"
     return listen_row(label, run, total if trusted else None)
+
+
+async def case_tls_ca_file(*, total: int) -> Row:
+    """The app's way to trust a private CA: the feed's ``tls.ca_file``, in a Hub."""
+    with tempfile.TemporaryDirectory() as folder:
+        ca, cert, key = make_certificates(Path(folder))
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        async with FaultServer(ssl_context=context) as server:
+            url = server.url(f"/replay?total={total}").replace("http://", "https://")
+            return await run_hub_feed(
+                url,
+                total=total,
+                label="TLS, private CA as the feed's ca_file",
+                tls=TlsOptions(ca_file=str(ca)),
+            )

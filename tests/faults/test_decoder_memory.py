@@ -2,7 +2,7 @@
 
 An event's size cap (4 MiB) counted the text, but each line was held as its
 own string until dispatch: 1.4 million ``data:ab`` lines (10 MiB on the wire)
-took about 97 MiB before the cap stopped them. Lines are now folded into
+took about 97 MiB before the 4 MiB cap stopped them. Lines are now folded into
 blocks as the event grows; these tests pin the bound and that folding never
 changes the text.
 """
@@ -17,16 +17,17 @@ import pytest
 from tidings.core.decoder import SSEDecoder
 from tidings.core.errors import StreamLimitExceeded
 
-MIB = 1024 * 1024
+CAP = 256 * 1024
+"""The event size cap in these tests (small: tracemalloc slows every allocation)."""
 
 
 @pytest.mark.parametrize("line", [b"data\n", b"data:ab\n", b"data: " + b"y" * 100 + b"\n"])
 def test_an_endless_block_of_short_lines_stays_near_the_cap(line: bytes) -> None:
-    decoder = SSEDecoder(max_event_size=1 * MIB)
-    chunk = line * (65536 // len(line))
+    decoder = SSEDecoder(max_event_size=CAP)
+    chunk = line * (16384 // len(line))
 
     def feed_until_the_cap() -> None:
-        for _ in range(1000):  # at most 64 MB: the cap stops it long before
+        for _ in range(1000):  # at most 16 MB: the cap stops it long before
             decoder.feed(chunk)
 
     tracemalloc.start()
@@ -36,9 +37,9 @@ def test_an_endless_block_of_short_lines_stays_near_the_cap(line: bytes) -> None
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    # The event's text (1 MiB of characters) plus a few chunks' worth of work,
-    # not tens of bytes of object overhead for every line.
-    assert peak < 4 * MIB, peak
+    # The event's text (256 KiB of characters) plus a chunk's worth of work, not
+    # tens of bytes of object overhead for every line (that was 2.4 and 5 MiB).
+    assert peak < 4 * CAP, peak
 
 
 @pytest.mark.parametrize("lines", [1023, 1024, 1025, 5000])

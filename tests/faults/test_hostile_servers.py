@@ -179,9 +179,10 @@ async def test_a_captive_portal_page_stops_with_a_clear_error() -> None:
     assert row.notes["requests"] == 1
 
 
-async def test_dns_failure_through_the_transport_seam_is_retried() -> None:
+async def test_dns_failure_through_the_hubs_transport_seam_is_retried() -> None:
     row = await harness.case_dns(total=30, failures=3)
     assert_exactly_once(row)
+    assert row.notes["stored_ids"] == list(range(1, 31))  # in the history, once each
     assert (
         row.notes["retry_messages"][:3]
         == ["cannot connect: [Errno -3] Temporary failure in name resolution"] * 3
@@ -235,3 +236,9 @@ async def test_an_encoding_not_asked_for_stops_with_a_clear_error() -> None:
         "error: the server compressed the stream as 'br', which Tidings did not ask for "
         "and cannot read"
     )
+
+
+async def test_tls_with_the_ca_as_the_feeds_ca_file_works_in_the_hub() -> None:
+    row = await harness.case_tls_ca_file(total=10)
+    assert_exactly_once(row)
+    assert row.notes["stored_ids"] == list(range(1, 11))
