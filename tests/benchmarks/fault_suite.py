@@ -200,8 +200,9 @@ async def main_async(args: argparse.Namespace) -> None:
         "events printed (tick events only);\nlost/dup: ids never printed / printed more than "
         "once; recov: longest wait for an event (between two, or from the first attempt\n"
         "to the first event; for kills: from the server's restart to the next event); tries: "
-        "connection attempts (the client's\nstderr, or the seam's calls for DNS); /min: tries "
-        "per minute of the run; RSS: the client's peak (VmHWM), '-' in-process."
+        "connection attempts (the client's\nstderr; the seam's calls for DNS; the "
+        "connecting statuses of the other Hub row); /min: tries per minute of the run;\n"
+        "RSS: the client's peak (VmHWM), '-' in-process."
     )
     load = os.getloadavg()
     print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")

@@ -467,7 +467,8 @@ async def case_dns(*, total: int, failures: int) -> Row:
             label=f"DNS fails {failures}x (transport seam)",
             transport=transport,
         )
-    row.notes["transport_calls"] = transport.calls
+    row.notes["connecting_statuses"] = row.attempts
+    row.attempts = transport.calls  # each a connection attempt, failed lookups included
     return row
 
 
