@@ -154,7 +154,7 @@ def _content_coding(response: httpx.Response) -> str | None:
     return None
 
 
-async def _body_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
+async def body_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
     """The body's bytes, inflated in bounded pieces when the server compressed them."""
     if response.is_stream_consumed:
         # Read already (a hook that read it, a test double built from bytes): httpx decoded it.
@@ -717,7 +717,7 @@ class EventSource:
         delivered = False
         outcome: _Outcome
         try:
-            async with contextlib.aclosing(_body_chunks(response)) as chunks:
+            async with contextlib.aclosing(body_chunks(response)) as chunks:
                 async for chunk in chunks:
                     events = decoder.feed(chunk)
                     self._absorb(decoder)

@@ -72,6 +72,7 @@ from tidings.core.sse import (
     ConnectRetry,
     ConnectStop,
     StreamRequest,
+    body_chunks,
     content_type_essence,
 )
 
@@ -537,10 +538,11 @@ class McpConnection:
         if essence != _JSON:
             return
         body = b""
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > _MAX_HANDSHAKE_BYTES:
-                return
+        async with contextlib.aclosing(body_chunks(response)) as chunks:
+            async for chunk in chunks:  # inflated in bounded pieces: no gzip bomb
+                body += chunk
+                if len(body) > _MAX_HANDSHAKE_BYTES:
+                    return
         try:
             answer = json.loads(body.decode("utf-8", "replace"))
         except (ValueError, RecursionError):
@@ -860,18 +862,22 @@ async def _read_answer(response: httpx.Response, want_id: int) -> dict[str, Any]
     if essence == "text/event-stream":
         decoder = SSEDecoder()
         seen = 0
-        async for chunk in response.aiter_bytes():
-            seen += len(chunk)
-            for event in decoder.feed(chunk):
-                found = _match(event.data, want_id)
-                if found is not None:
-                    return found
-            if seen > _MAX_HANDSHAKE_BYTES:
-                break
+        async with contextlib.aclosing(body_chunks(response)) as chunks:
+            async for chunk in chunks:  # inflated in bounded pieces: no gzip bomb
+                seen += len(chunk)
+                for event in decoder.feed(chunk):
+                    found = _match(event.data, want_id)
+                    if found is not None:
+                        return found
+                if seen > _MAX_HANDSHAKE_BYTES:
+                    break
         return None
-    body = await response.aread()
-    if len(body) > _MAX_HANDSHAKE_BYTES:
-        return None
+    body = b""
+    async with contextlib.aclosing(body_chunks(response)) as chunks:
+        async for chunk in chunks:
+            body += chunk
+            if len(body) > _MAX_HANDSHAKE_BYTES:
+                return None  # a JSON answer this large is not a handshake
     return _match(body.decode("utf-8", "replace"), want_id)
 
 
