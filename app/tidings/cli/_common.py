@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ __all__ = [
     "print_rows",
     "quiet_closed_stdout",
     "setup_logging",
+    "terminal_safe",
 ]
 
 EXIT_OK = 0
@@ -157,3 +159,21 @@ def quiet_closed_stdout() -> None:
     with contextlib.suppress(OSError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+
+
+_UNSAFE_ON_A_TERMINAL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(text: str) -> str:
+    """A server's text fit for a terminal: control characters (ESC starts sequences that
+    set the window title, rewrite the screen or write the clipboard) and bidi overrides are
+    shown as ``\\x1b`` / ``\\u202e`` escapes instead of being obeyed; tab and line feed stay.
+    ``--json`` output is not passed through this: JSON escapes control characters itself."""
+    if _UNSAFE_ON_A_TERMINAL.search(text) is None:
+        return text
+    return _UNSAFE_ON_A_TERMINAL.sub(_escaped, text)

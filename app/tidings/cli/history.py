@@ -32,6 +32,7 @@ from tidings.cli._common import (
     positive_float,
     positive_int,
     quiet_closed_stdout,
+    terminal_safe,
 )
 from tidings.cli._context import Context
 from tidings.core.config import Settings
@@ -269,8 +270,9 @@ class _Printer:
         mark = "" if event.read else "  *"
         n = event.notification
         shown = f"  -> {n.title} ({n.urgency.value})" if n else f"  ({event.reason})"
-        body = "".join(f"    {line}\n" for line in event.data.split("\n"))
-        return f"{stamp}  [{name}]  {event.type}{ident}{mark}{shown}  @{event.rowid}\n{body}"
+        body = "".join(f"    {line}\n" for line in terminal_safe(event.data).split("\n"))
+        head = f"{stamp}  [{name}]  {event.type}{ident}{mark}{shown}  @{event.rowid}"
+        return terminal_safe(head) + f"\n{body}"
 
 
 async def _tail(args: argparse.Namespace, context: Context, settings: Settings) -> int:

@@ -21,6 +21,7 @@ from tidings.cli._common import (
     positive_float,
     positive_int,
     quiet_closed_stdout,
+    terminal_safe,
 )
 from tidings.core.decoder import DecodedEvent
 from tidings.core.demo import DemoServer
@@ -213,14 +214,15 @@ class _Printer(Messages):
         text = self._human(event)
         if note is None:
             return text + f"    (no notification: {mapped.reason or 'dropped by the preset'})\n"
-        return text + f"    -> [{note.urgency.value}] {note.title}: {note.short_body}\n"
+        shown = terminal_safe(f"{note.title}: {note.short_body}")
+        return text + f"    -> [{note.urgency.value}] {shown}\n"
 
     @staticmethod
     def _human(event: DecodedEvent) -> str:
         stamp = time.strftime("%H:%M:%S")
         ident = f"  #{event.id}" if event.id else ""
-        lines = event.data.split("\n")
-        head = f"{stamp}  {event.type}{ident}\n"
+        lines = terminal_safe(event.data).split("\n")
+        head = terminal_safe(f"{stamp}  {event.type}{ident}") + "\n"
         return head + "".join(f"    {line}\n" for line in lines)
 
     def status(self, status: FeedStatus) -> None:

@@ -29,6 +29,7 @@ from tidings.cli._common import (
     Messages,
     StopSignals,
     positive_float,
+    terminal_safe,
 )
 from tidings.cli._context import Context
 from tidings.core.config import Settings
@@ -126,8 +127,8 @@ class _Output(Messages):
     def _human(feed: Feed, event: StoredEvent) -> str:
         stamp = time.strftime("%H:%M:%S", time.localtime(event.received_at))
         ident = f"  #{event.event_id}" if event.event_id else ""
-        body = "".join(f"    {line}\n" for line in event.data.split("\n"))
-        return f"{stamp}  [{feed.name}]  {event.type}{ident}\n{body}"
+        body = "".join(f"    {line}\n" for line in terminal_safe(event.data).split("\n"))
+        return terminal_safe(f"{stamp}  [{feed.name}]  {event.type}{ident}") + f"\n{body}"
 
     def status_changed(self, feed: Feed, status: FeedStatus) -> None:
         state = status.state
