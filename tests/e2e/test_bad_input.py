@@ -217,11 +217,6 @@ async def test_a_read_only_data_directory_is_a_clear_error(
     assert "no feed was started" in error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="qt/main.py opens the history with no handler: HistoryUnavailableError ends the "
-    "app with a traceback; it should show the message (a QMessageBox, plain text) and exit 1",
-)
 async def test_the_desktop_app_with_a_read_only_data_directory_says_so(tmp_path: Path) -> None:
     profile = tmp_path / "p"
     write_settings(profile, ("f-a", "A", "http://127.0.0.1:9/a"))

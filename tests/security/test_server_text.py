@@ -149,22 +149,12 @@ def test_the_log_window_shows_hostile_text_literally(env: ControllerEnv, qtbot: 
     assert detail.data.toPlainText() == data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="qt/log_model.py one_line() keeps bidi controls in the summary column (body or "
-    "data): it should apply tidings.core.notification.strip_bidi_controls",
-)
 def test_the_summary_column_drops_bidi_controls(env: ControllerEnv, qtbot: QtBot) -> None:
     store_events(env, "h", 1, title=lambda i: "t", body=lambda i: f"report{RLO}fdp.exe")
     view = _view(env, qtbot)
     assert RLO not in str(view.model.index(0, Column.SUMMARY).data())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="qt/tray.py Tray._event_text/menu_text keep bidi controls from the body or data "
-    "of a recent event: they should apply tidings.core.notification.strip_bidi_controls",
-)
 def test_the_tray_menu_drops_bidi_controls(env: ControllerEnv) -> None:
     from tidings.qt.tray import Tray
 

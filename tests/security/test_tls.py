@@ -125,12 +125,6 @@ async def test_a_self_signed_server_is_refused_unless_the_feed_says_otherwise(
     assert all("TLS" not in lines[n] for n in ("Default", "Pinned") if n in lines)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="qt/feeds_panel.py FeedsModel shows nothing for a feed with TLS verification off "
-    "(the CLI's list/show and the editor do): its name or status text, and its tooltip, "
-    "should say 'certificate checks off'",
-)
 def test_the_feeds_panel_flags_a_feed_with_certificate_checks_off(
     controller_env: ControllerEnv, qtbot: QtBot
 ) -> None:

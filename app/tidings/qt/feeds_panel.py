@@ -158,8 +158,13 @@ class FeedsModel(QAbstractTableModel):
         return str(unread) if unread else ""
 
     def status_text(self, feed_id: str) -> str:
-        """What the status column says for ``feed_id``."""
-        return describe_status(self._controller.status(feed_id), self._clock())
+        """What the status column says for ``feed_id`` (and that its certificate checks are off,
+        when they are: turning them off is explicit and must stay visible)."""
+        text = describe_status(self._controller.status(feed_id), self._clock())
+        feed = self._controller.feed(feed_id)
+        if feed is not None and not feed.tls.verify:
+            text = _tr("{status}; certificate checks off").format(status=text)
+        return text
 
     def _summary(self) -> str:
         kinds = [status_kind(self._controller.status(i)) for i in self._ids]

@@ -46,7 +46,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QFont
 
 from tidings.core.history import PAGE_SIZE, HistoryFilter, StoredEvent
-from tidings.core.notification import Urgency
+from tidings.core.notification import Urgency, plain_title, shorten
 from tidings.qt.controller import AppController
 
 __all__ = ["EVENT_ROLE", "ROWID_ROLE", "Column", "LogModel", "one_line"]
@@ -79,11 +79,14 @@ class Column:
 
 
 def one_line(text: str, limit: int = SUMMARY_CHARS) -> str:
-    """``text`` on one line (whitespace runs become one space), cut to ``limit`` characters."""
+    """``text`` on one line (whitespace runs become one space, bidi controls dropped so a
+    server cannot reorder the row), cut to ``limit`` characters without splitting a grapheme."""
     # Only the start is looked at: data may be megabytes long.
-    head = " ".join(text[: limit * 4].split())
-    if len(head) > limit or len(text) > limit * 4:
-        return head[: limit - 1].rstrip() + "\u2026"
+    head = " ".join(plain_title(text[: limit * 4], limit * 4).split())
+    if len(head) > limit:
+        return shorten(head, limit)
+    if len(text) > limit * 4:  # more follows than was looked at
+        return shorten(head, limit - 1).removesuffix("\u2026").rstrip() + "\u2026"
     return head
 
 

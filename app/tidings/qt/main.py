@@ -22,12 +22,12 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEvent, QLibraryInfo, QLocale, Qt, QTranslator
 from PySide6.QtGui import QGuiApplication, QIcon
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 import tidings
 from tidings.core.config import load_settings
 from tidings.core.demo import DemoServer
-from tidings.core.history import HistoryStore
+from tidings.core.history import HistoryStore, HistoryUnavailableError
 from tidings.core.hub import Hub
 from tidings.core.instance import InstanceLock
 from tidings.core.live import LiveSettings, keep_retention
@@ -41,7 +41,7 @@ from tidings.core.wake import ResumeWatcher
 from tidings.notify import Notifier, NotifierSink, build_notifier
 from tidings.qt.controller import DEMO_FEED_ID, AppController
 from tidings.qt.instance import InstanceMessenger
-from tidings.qt.loop import AppLoop
+from tidings.qt.loop import AppLoop, dialog_result
 from tidings.qt.main_window import MainWindow
 from tidings.qt.tray import Tray
 from tidings.qt.tray_notifier import TrayNotifier
@@ -175,7 +175,16 @@ async def _run(
             loop.add_signal_handler(signum, quit_event.set)
     first_run = not paths.settings_file.exists() and not paths.history_db.exists()
     secrets: SecretStore = KeyringStore()
-    async with HistoryStore(paths.history_db) as store:
+    store = HistoryStore(paths.history_db)
+    try:
+        await store.open()
+    except HistoryUnavailableError as exc:
+        # Nothing can be stored, so no feed starts: say why (the message names the file and
+        # what to do) on stderr and, where a person sees the screen, in a box.
+        logger.error("%s", exc)
+        await _tell_user(str(exc))
+        return EXIT_FAILURE
+    try:
         app = _settings_only(paths)
         hub = Hub(
             store=store,
@@ -251,7 +260,19 @@ async def _run(
             if controller.demo_server is not None:
                 await controller.demo_server.close()  # from --demo or the welcome page
             await ui.aclose()
+    finally:
+        await store.close()
     return EXIT_OK
+
+
+async def _tell_user(message: str) -> None:
+    """A plain-text error box, awaited without a nested event loop (none offscreen: no one
+    would see it, and nothing could close it)."""
+    if QGuiApplication.platformName() in ("offscreen", "minimal"):
+        return
+    box = QMessageBox(QMessageBox.Icon.Critical, "Tidings", message)
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    await dialog_result(box)
 
 
 def _settings_only(paths: Paths) -> AppSettings:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from tidings.core.history import StoredEvent
 from tidings.core.models import Feed, FeedStatus
+from tidings.core.notification import plain_title, strip_bidi_controls
 from tidings.core.rules import mute_until_tomorrow
 from tidings.core.tray_state import (
     TrayState,
@@ -48,7 +49,7 @@ QUIET_MORNING_HOUR = 8
 def menu_text(text: str) -> str:
     """``text`` (a feed name, a server's title) safe as a QAction's text: one line, and an
     ``&`` shown as itself instead of making a mnemonic."""
-    return " ".join(text.split()).replace("&", "&&")
+    return " ".join(strip_bidi_controls(text).split()).replace("&", "&&")
 
 
 def _opener(controller: AppController, event: StoredEvent) -> Callable[[], None]:
@@ -336,7 +337,7 @@ class Tray(QObject):
             # Presets without a title of their own use the feed's name: the body says more.
             title = notification.title if notification.title != feed_name else ""
             title = title or notification.body
-        title = " ".join((title or event.data)[:500].split()) or self.tr("(empty event)")
+        title = plain_title((title or event.data)[:500], 500) or self.tr("(empty event)")
         return self.tr("{feed}: {title}").format(feed=feed_name, title=title)
 
     # -- actions -----------------------------------------------------------------------
