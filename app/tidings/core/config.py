@@ -65,6 +65,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import functools
 import hashlib
 import math
 import os
@@ -76,7 +77,7 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tomli_w
 
@@ -123,6 +124,8 @@ __all__ = [
     "rules_to_dict",
     "save_settings",
 ]
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 KNOWN_PRESETS = frozenset(
@@ -320,11 +323,42 @@ def load_settings(
             doc,
             current,
             _feed_lines(text),
-            quiet_line=_quiet_line(text),
+            quiet_line=_table_line(text, "quiet_hours"),
             app_line=_table_line(text, "app"),
-            history_line=_history_line(text),
+            history_line=_table_line(text, "history"),
         )
     return _migrate(path, raw=raw, doc=doc, version=version, current=current, migrations=migrations)
+
+
+def _optional_table(
+    doc: Mapping[str, Any],
+    path: Path,
+    problems: list[ConfigProblem],
+    name: str,
+    parse: Callable[[object], T],
+    *,
+    default: T,
+    meanwhile: str,
+    line: int | None,
+) -> tuple[T, Any]:
+    """A top-level table's value, and the raw table to keep when it does not validate (its
+    problem, saying what holds ``meanwhile``, is added to ``problems``)."""
+    if name not in doc:
+        return default, None
+    raw = doc[name]
+    try:
+        return parse(raw), None
+    except _InvalidError as exc:
+        problems.append(
+            ConfigProblem(
+                path,
+                exc.where,
+                f"{exc.message}; {meanwhile} until this is fixed (the table is kept in the "
+                "file as it is)",
+                line,
+            )
+        )
+        return default, raw
 
 
 def _refused(problem: ConfigProblem) -> Settings:
@@ -340,8 +374,6 @@ def _toml_error_line(message: str, text: str) -> int:
 
 
 _FEED_HEADER_RE = re.compile(r"^[ \t]*\[\[[ \t]*feeds[ \t]*\]\]")
-_QUIET_HEADER_RE = re.compile(r"^[ \t]*\[[ \t]*quiet_hours[ \t]*\]")
-_HISTORY_HEADER_RE = re.compile(r"^[ \t]*\[[ \t]*history[ \t]*\]")
 
 
 def _feed_lines(text: str) -> list[int]:
@@ -349,15 +381,10 @@ def _feed_lines(text: str) -> list[int]:
     return [n for n, line in enumerate(text.splitlines(), 1) if _FEED_HEADER_RE.match(line)]
 
 
-def _quiet_line(text: str) -> int | None:
-    """The line of the ``[quiet_hours]`` header, when there is one."""
-    lines = [n for n, line in enumerate(text.splitlines(), 1) if _QUIET_HEADER_RE.match(line)]
-    return lines[0] if len(lines) == 1 else None
-
-
-def _history_line(text: str) -> int | None:
-    """The line of the ``[history]`` header, when there is one."""
-    lines = [n for n, line in enumerate(text.splitlines(), 1) if _HISTORY_HEADER_RE.match(line)]
+def _table_line(text: str, name: str) -> int | None:
+    """The line of the ``[name]`` header, when there is exactly one."""
+    header = re.compile(rf"^[ \t]*\[[ \t]*{re.escape(name)}[ \t]*\]")
+    lines = [n for n, line in enumerate(text.splitlines(), 1) if header.match(line)]
     return lines[0] if len(lines) == 1 else None
 
 
@@ -437,9 +464,9 @@ def _reread(path: Path, migrated: Settings) -> Settings:
         doc,
         migrated.schema_version,
         _feed_lines(text),
-        quiet_line=_quiet_line(text),
+        quiet_line=_table_line(text, "quiet_hours"),
         app_line=_table_line(text, "app"),
-        history_line=_history_line(text),
+        history_line=_table_line(text, "history"),
     )
 
 
@@ -526,58 +553,28 @@ def _validate(
         )
         for key in sorted(extra)
     )
-    quiet_hours = QuietHours()
-    kept_quiet: Any = None
-    if "quiet_hours" in doc:
-        raw_quiet = doc["quiet_hours"]
-        try:
-            quiet_hours = quiet_hours_from_dict(raw_quiet)
-        except _InvalidError as exc:
-            problems.append(
-                ConfigProblem(
-                    path,
-                    exc.where,
-                    f"{exc.message}; quiet hours are off until this is fixed (the table is "
-                    "kept in the file as it is)",
-                    quiet_line,
-                )
-            )
-            kept_quiet = raw_quiet
-    history = Retention()
-    kept_history: Any = None
-    if "history" in doc:
-        raw_history = doc["history"]
-        try:
-            history = history_from_dict(raw_history)
-        except _InvalidError as exc:
-            problems.append(
-                ConfigProblem(
-                    path,
-                    exc.where,
-                    f"{exc.message}; the history keeps its default limits (30 days, 100,000 "
-                    "events per feed) until this is fixed (the table is kept in the file as "
-                    "it is)",
-                    history_line,
-                )
-            )
-            kept_history = raw_history
-    app = AppSettings()
-    kept_app: Any = None
-    if "app" in doc:
-        raw_app = doc["app"]
-        try:
-            app = app_from_dict(raw_app)
-        except _InvalidError as exc:
-            problems.append(
-                ConfigProblem(
-                    path,
-                    exc.where,
-                    f"{exc.message}; the app uses its defaults until this is fixed (the table "
-                    "is kept in the file as it is)",
-                    app_line,
-                )
-            )
-            kept_app = raw_app
+    kept_table = functools.partial(_optional_table, doc, path, problems)
+    quiet_hours, kept_quiet = kept_table(
+        "quiet_hours",
+        quiet_hours_from_dict,
+        default=QuietHours(),
+        meanwhile="quiet hours are off",
+        line=quiet_line,
+    )
+    history, kept_history = kept_table(
+        "history",
+        history_from_dict,
+        default=Retention(),
+        meanwhile="the history keeps its default limits (30 days, 100,000 events per feed)",
+        line=history_line,
+    )
+    app, kept_app = kept_table(
+        "app",
+        app_from_dict,
+        default=AppSettings(),
+        meanwhile="the app uses its defaults",
+        line=app_line,
+    )
     raw_feeds = doc.get("feeds", [])
     if not isinstance(raw_feeds, list):
         problem = ConfigProblem(
@@ -1090,13 +1087,6 @@ def _count_from(
         f"{where}.{key}",
         f"must be a positive whole number of events, such as {example}, not {_describe(value)}",
     )
-
-
-def _table_line(text: str, name: str) -> int | None:
-    """The line of the ``[name]`` header, when there is one."""
-    header = re.compile(rf"^[ \t]*\[[ \t]*{re.escape(name)}[ \t]*\]")
-    lines = [n for n, line in enumerate(text.splitlines(), 1) if header.match(line)]
-    return lines[0] if lines else None
 
 
 def app_from_dict(table: object, *, where: str = "app") -> AppSettings:
