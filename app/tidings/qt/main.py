@@ -25,7 +25,6 @@ from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 import tidings
-from tidings.core.config import load_settings
 from tidings.core.demo import DemoServer
 from tidings.core.history import HistoryStore, HistoryUnavailableError
 from tidings.core.hub import Hub
@@ -35,7 +34,6 @@ from tidings.core.models import AppSettings, Feed
 from tidings.core.paths import Paths
 from tidings.core.redact import KnownSecrets, RedactingFilter
 from tidings.core.resources import resource_path
-from tidings.core.rules import RuleLimits
 from tidings.core.secrets import KeyringStore, SecretStore
 from tidings.core.wake import ResumeWatcher
 from tidings.notify import Notifier, NotifierSink, build_notifier
@@ -185,14 +183,9 @@ async def _run(
         await _tell_user(str(exc))
         return EXIT_FAILURE
     try:
-        app = _settings_only(paths)
-        hub = Hub(
-            store=store,
-            secrets=secrets,
-            known_secrets=known,
-            rule_limits=RuleLimits(flood_limit=app.flood_limit, flood_window=app.flood_window),
-        )
+        hub = Hub(store=store, secrets=secrets, known_secrets=known)
         live = LiveSettings(paths.settings_file, hub)
+        _apply_flood_limits(hub, live.current.app)
         controller = AppController(
             paths=paths,
             store=store,
@@ -213,11 +206,8 @@ async def _run(
         live.on_reload = lambda _settings: controller.settings_changed.emit()
 
         def settings_changed() -> None:
-            app = controller.app_settings
-            hub.set_rule_limits(
-                replace(hub.rule_limits, flood_limit=app.flood_limit, flood_window=app.flood_window)
-            )
-            controller.tasks.spawn(notifications.apply(app))
+            _apply_flood_limits(hub, controller.app_settings)
+            controller.tasks.spawn(notifications.apply(controller.app_settings))
 
         controller.settings_changed.connect(settings_changed)
         resume = ResumeWatcher(hub=hub)  # suspend/resume and network changes reconnect all
@@ -237,7 +227,7 @@ async def _run(
                 ui.show_window()
             elif not tray_ok:
                 ui.show_window()  # never locked out: without a tray the window is the app
-            watcher = controller.tasks.spawn(live.follow(), name="tidings-settings-watch")
+            controller.tasks.spawn(live.follow(), name="tidings-settings-watch")
             controller.tasks.spawn(
                 # live.current is replaced at every change: ask it each round.
                 keep_retention(store, lambda: live.current.retention()),  # noqa: PLW0108
@@ -249,7 +239,6 @@ async def _run(
             if on_ready is not None:
                 controller.tasks.spawn(on_ready(controller, ui), name="tidings-on-ready")
             await quit_event.wait()
-            watcher.cancel()
         finally:
             ui.close()
             await wake.close()
@@ -275,8 +264,11 @@ async def _tell_user(message: str) -> None:
     await dialog_result(box)
 
 
-def _settings_only(paths: Paths) -> AppSettings:
-    return load_settings(paths.settings_file).app
+def _apply_flood_limits(hub: Hub, app: AppSettings) -> None:
+    """The ``[app]`` flood limits, for every feed from its next event on."""
+    limits = replace(hub.rule_limits, flood_limit=app.flood_limit, flood_window=app.flood_window)
+    if limits != hub.rule_limits:
+        hub.set_rule_limits(limits)
 
 
 async def start_demo(controller: AppController, *, interval: float = 1.5) -> DemoServer:
