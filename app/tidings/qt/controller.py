@@ -93,6 +93,8 @@ class AppController(QObject):
         self.unread: dict[str, int] = {}
         self.last_event_at: dict[str, float] = {}
         self.transient: dict[str, Feed] = {}
+        self._quiet_ends: float | None = None
+        """When the quiet time this session set ends (``None``: none set, or not known)."""
         self.demo_server: DemoServer | None = None
         """The built-in demo source, once started (``--demo`` or the welcome page)."""
         """Feeds that run for this session only (the demo), never written to the settings."""
@@ -242,17 +244,7 @@ class AppController(QObject):
 
     async def set_all_paused(self, paused: bool) -> None:
         ids = {f.id for f in self.feeds}
-
-        def change(settings: Settings) -> Settings:
-            return settings.with_feeds(
-                [replace(f, paused=paused) if f.id in ids else f for f in settings.feeds]
-            )
-
-        await self.live.change(change)
-        for feed_id, feed in list(self.transient.items()):
-            self.transient[feed_id] = replace(feed, paused=paused)
-            await self.hub.update(self.transient[feed_id])
-        self.feeds_changed.emit()
+        await self._edit_all(lambda f: replace(f, paused=paused) if f.id in ids else f)
 
     async def quiet_until(self, until: float | None) -> None:
         """Mute every feed until ``until`` (``None``: end the quiet time now).
@@ -275,14 +267,8 @@ class AppController(QObject):
                 return feed
             return replace(feed, rules=muted(feed.rules, until))
 
-        await self.live.change(lambda s: s.with_feeds([quiet(f) for f in s.feeds]))
-        for feed_id, feed in list(self.transient.items()):
-            self.transient[feed_id] = quiet(feed)
-            await self.hub.update(self.transient[feed_id])
+        await self._edit_all(quiet)
         self._quiet_ends = until
-        self.feeds_changed.emit()
-
-    _quiet_ends: float | None = None
 
     async def save_app_settings(self, app: AppSettings) -> None:
         await self.live.change(lambda s: s.with_app(app))
@@ -330,6 +316,15 @@ class AppController(QObject):
     def quit(self) -> None:
         """End the app: the main coroutine stops the hub and closes the store, then Qt exits."""
         self._request_quit()
+
+    async def _edit_all(self, change: Callable[[Feed], Feed]) -> None:
+        """Apply ``change`` to every feed: the saved ones through the settings file, the
+        session-only ones in the hub."""
+        await self.live.change(lambda s: s.with_feeds([change(f) for f in s.feeds]))
+        for feed_id, feed in list(self.transient.items()):
+            self.transient[feed_id] = change(feed)
+            await self.hub.update(self.transient[feed_id])
+        self.feeds_changed.emit()
 
     async def _edit_feed(self, feed_id: str, change: Callable[[Feed], Feed]) -> None:
         if feed_id in self.transient:
