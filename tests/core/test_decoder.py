@@ -338,13 +338,20 @@ def test_large_event_assembled_in_linear_time(shape: str) -> None:
     # (a page fault per 4 KiB of every copy) until freeing such a block raises its
     # threshold. Without this, the 4 MiB run measures the kernel, not the decoder.
     best_times(body(16 * MIB), rounds=1)
-    _, _, small_total = best_times(body(1 * MIB))
-    first_mib, all_but_dispatch, large_total = best_times(body(4 * MIB))
-    ratio = large_total / small_total
+    small, large = body(1 * MIB), body(4 * MIB)
+    # A shared machine can stall a whole measurement (a CI run once saw 11x for a decoder that
+    # measures 4-5x): measure again, up to three times; a quadratic decoder fails every time.
+    ratio = growth = float("inf")
+    for _ in range(3):
+        _, _, small_total = best_times(small)
+        first_mib, all_but_dispatch, large_total = best_times(large)
+        ratio = min(ratio, large_total / small_total)
+        # The same within one event, without the copies made at dispatch: the last
+        # 64 KiB chunks of a 4 MiB event must cost what the first ones did.
+        growth = min(growth, all_but_dispatch / first_mib)
+        if ratio < LINEAR_LIMIT and growth < LINEAR_LIMIT:
+            break
     assert ratio < LINEAR_LIMIT, f"a 4 MiB event took {ratio:.1f}x the time of a 1 MiB one"
-    # The same within one event, without the copies made at dispatch: the last
-    # 64 KiB chunks of a 4 MiB event must cost what the first ones did.
-    growth = all_but_dispatch / first_mib
     assert growth < LINEAR_LIMIT, f"feeding 4 MiB of one event took {growth:.1f}x its first MiB"
 
 
